@@ -1,0 +1,393 @@
+"""CIFAR-10 data layer: safe loading, the assignment's splits, preprocessing.
+
+NumPy and the standard library only (the torch side converts with
+``torch.from_numpy``).
+
+Layout of the python version (``cifar-10-batches-py``): ``data_batch_1`` ..
+``data_batch_5`` and ``test_batch`` are pickled dicts with ``data`` (uint8,
+``(10000, 3072)``: 1024 red, 1024 green, 1024 blue values, each a row-major
+32x32 plane) and ``labels`` (10000 ints in 0..9); ``batches.meta`` holds
+``label_names``.
+
+The batch files are pickles, and ``pickle.load`` on untrusted bytes runs
+arbitrary code. :class:`_BatchUnpickler` admits only the few globals a real
+batch references (NumPy's array reconstruction), and every field is validated
+before use.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+NUM_CLASSES = 10
+IMAGE_SHAPE = (32, 32, 3)
+NUM_FEATURES = 32 * 32 * 3
+ROWS_PER_BATCH = 10_000
+TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_FILE = "test_batch"
+META_FILE = "batches.meta"
+FOLDER_NAME = "cifar-10-batches-py"
+DOWNLOAD_COMMAND = "python -m scripts.download_cifar10"
+
+# What a genuine batch pickle references: an ndarray rebuilt through
+# numpy's _reconstruct (module renamed numpy._core in NumPy 2) and a dtype.
+_ALLOWED_GLOBALS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+)
+
+
+class CIFAR10Error(ValueError):
+    """A CIFAR-10 file is missing a field, has the wrong shape, or is corrupt."""
+
+
+class CIFAR10NotFoundError(FileNotFoundError):
+    """No CIFAR-10 folder was found in any of the places looked at."""
+
+
+@dataclass(frozen=True)
+class CIFAR10:
+    """The whole data set in memory.
+
+    X_train: uint8 (50000, 32, 32, 3); y_train: int64 (50000,)
+    X_test:  uint8 (10000, 32, 32, 3); y_test:  int64 (10000,)
+    class_names: the 10 label names, index = label.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+
+
+def default_cache_dir() -> Path:
+    """Where the download command puts the data: ``$XDG_CACHE_HOME/cs231n-cifar10``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cs231n-cifar10"
+
+
+def _is_cifar_folder(path: Path) -> bool:
+    return (path / TRAIN_FILES[0]).is_file()
+
+
+def find_cifar10_dir(root: str | os.PathLike | None = None) -> Path:
+    """Locate the ``cifar-10-batches-py`` folder.
+
+    Looks, in order, at ``root`` (when given), ``$CIFAR10_DIR`` (when set) and
+    the default cache directory; each may be the batch folder itself or its
+    parent. Raises :class:`CIFAR10NotFoundError` naming every path tried.
+    """
+    candidates: list[tuple[str, Path]] = []
+    if root is not None:
+        candidates.append(("argument", Path(root)))
+    env = os.environ.get("CIFAR10_DIR")
+    if env:
+        candidates.append(("CIFAR10_DIR", Path(env)))
+    candidates.append(("default cache", default_cache_dir()))
+
+    tried = []
+    for origin, base in candidates:
+        for path in (base, base / FOLDER_NAME):
+            if _is_cifar_folder(path):
+                return path
+            tried.append(f"  {path}  ({origin})")
+    raise CIFAR10NotFoundError(
+        "CIFAR-10 (python version) not found. Looked for "
+        f"{TRAIN_FILES[0]} in:\n" + "\n".join(tried) + "\n"
+        f"Get it with `{DOWNLOAD_COMMAND}`, or point CIFAR10_DIR at an existing "
+        f"{FOLDER_NAME} folder."
+    )
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickler that refuses every global except NumPy array reconstruction."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(
+                f"refused global {module}.{name}: a CIFAR-10 batch only "
+                "contains NumPy arrays, lists, ints and strings"
+            )
+        return super().find_class(module, name)
+
+
+def _text(value) -> str:
+    return value.decode("latin1") if isinstance(value, bytes) else value
+
+
+def _unpickle(path: Path) -> dict:
+    """Read one batch pickle safely; keys come back as str."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CIFAR10Error(f"{path}: cannot read ({exc})") from exc
+    try:
+        # latin1 decodes the Python 2 strings of the official files and keeps
+        # NumPy's pickled byte buffers intact.
+        obj = _BatchUnpickler(io.BytesIO(raw), encoding="latin1").load()
+    except pickle.UnpicklingError as exc:
+        raise CIFAR10Error(f"{path}: not a valid CIFAR-10 batch ({exc})") from exc
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+        raise CIFAR10Error(
+            f"{path}: corrupt or truncated pickle ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not isinstance(obj, dict):
+        raise CIFAR10Error(f"{path}: expected a dict, found {type(obj).__name__}")
+    return {_text(k): v for k, v in obj.items()}
+
+
+def load_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Load and validate one batch file.
+
+    Returns X uint8 (10000, 32, 32, 3) and y int64 (10000,).
+    Raises :class:`CIFAR10Error` naming the file on any defect.
+    """
+    path = Path(path)
+    batch = _unpickle(path)
+    for key in ("data", "labels"):
+        if key not in batch:
+            raise CIFAR10Error(f"{path}: field {key!r} missing (has {sorted(batch)})")
+    data, labels = batch["data"], batch["labels"]
+
+    expected = (ROWS_PER_BATCH, NUM_FEATURES)
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.shape != expected:
+        desc = (
+            f"{data.dtype} array of shape {data.shape}"
+            if isinstance(data, np.ndarray)
+            else type(data).__name__
+        )
+        raise CIFAR10Error(f"{path}: 'data' must be a uint8 array of shape {expected}, found {desc}")
+
+    if not isinstance(labels, (list, np.ndarray)) or len(labels) != ROWS_PER_BATCH:
+        raise CIFAR10Error(
+            f"{path}: 'labels' must hold {ROWS_PER_BATCH} entries, one per row of 'data'"
+        )
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels):
+        raise CIFAR10Error(f"{path}: 'labels' must be integers")
+    y = np.asarray(labels, dtype=np.int64)
+    if y.min() < 0 or y.max() >= NUM_CLASSES:
+        raise CIFAR10Error(
+            f"{path}: labels must lie in 0..{NUM_CLASSES - 1}, found {y.min()}..{y.max()}"
+        )
+
+    if "filenames" in batch and len(batch["filenames"]) != ROWS_PER_BATCH:
+        raise CIFAR10Error(f"{path}: 'filenames' length differs from 'data' rows")
+
+    # (N, 3072) -> (N, 3, 32, 32) channel planes -> (N, 32, 32, 3) images.
+    X = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    return X, y
+
+
+def load_class_names(path: str | os.PathLike) -> tuple[str, ...]:
+    """Read ``label_names`` from ``batches.meta`` (10 strings)."""
+    path = Path(path)
+    meta = _unpickle(path)
+    names = meta.get("label_names")
+    if not isinstance(names, list) or len(names) != NUM_CLASSES:
+        raise CIFAR10Error(f"{path}: 'label_names' must be a list of {NUM_CLASSES} names")
+    names = tuple(_text(n) for n in names)
+    if not all(isinstance(n, str) for n in names):
+        raise CIFAR10Error(f"{path}: 'label_names' must be strings")
+    return names
+
+
+def load_cifar10(root: str | os.PathLike | None = None) -> CIFAR10:
+    """Load all six batches and the class names.
+
+    ``root``: the batch folder or its parent; defaults per :func:`find_cifar10_dir`.
+    """
+    folder = find_cifar10_dir(root)
+    missing = [n for n in (*TRAIN_FILES, TEST_FILE, META_FILE) if not (folder / n).is_file()]
+    if missing:
+        raise CIFAR10Error(
+            f"{folder}: incomplete CIFAR-10 folder, missing {', '.join(missing)}. "
+            f"Run `{DOWNLOAD_COMMAND}` to fetch a complete copy."
+        )
+    train = [load_batch(folder / name) for name in TRAIN_FILES]
+    X_test, y_test = load_batch(folder / TEST_FILE)
+    return CIFAR10(
+        X_train=np.concatenate([X for X, _ in train]),
+        y_train=np.concatenate([y for _, y in train]),
+        X_test=X_test,
+        y_test=y_test,
+        class_names=load_class_names(folder / META_FILE),
+    )
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The assignment's splits, images still uint8 (N, 32, 32, 3).
+
+    train: the first ``num_training`` training images; val: the next
+    ``num_validation``; test: the first ``num_test`` test images; dev: a seeded
+    random subset of train (for fast gradient checks).
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    X_dev: np.ndarray
+    y_dev: np.ndarray
+
+
+def split_cifar10(
+    data: CIFAR10,
+    num_training: int = 49_000,
+    num_validation: int = 1_000,
+    num_test: int = 10_000,
+    num_dev: int = 500,
+    seed: int = 0,
+) -> Splits:
+    """Split as in the assignment (sizes configurable)."""
+    n_train, n_test = len(data.y_train), len(data.y_test)
+    sizes = dict(num_training=num_training, num_validation=num_validation,
+                 num_test=num_test, num_dev=num_dev)
+    for name, value in sizes.items():
+        if not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    if num_training + num_validation > n_train:
+        raise ValueError(
+            f"num_training + num_validation = {num_training + num_validation} exceeds "
+            f"the {n_train} training images"
+        )
+    if num_test > n_test:
+        raise ValueError(f"num_test = {num_test} exceeds the {n_test} test images")
+    if num_dev > num_training:
+        raise ValueError(f"num_dev = {num_dev} exceeds num_training = {num_training}")
+
+    val = slice(num_training, num_training + num_validation)
+    dev = np.random.default_rng(seed).choice(num_training, num_dev, replace=False)
+    return Splits(
+        X_train=data.X_train[:num_training],
+        y_train=data.y_train[:num_training],
+        X_val=data.X_train[val],
+        y_val=data.y_train[val],
+        X_test=data.X_test[:num_test],
+        y_test=data.y_test[:num_test],
+        X_dev=data.X_train[dev],
+        y_dev=data.y_train[dev],
+    )
+
+
+class Preprocessor:
+    """Rows, mean-image subtraction, optional std scaling and bias column.
+
+    Statistics are learned by :meth:`fit` on the training split only, then
+    :meth:`transform` applies them unchanged to any split (fitting them on
+    val/test leaks information, a common mistake the seed notes call out):
+
+        prep = Preprocessor(bias_trick=True).fit(splits.X_train)
+        X_val = prep.transform(splits.X_val)
+
+    transform(X): X (N, 32, 32, 3) or (N, 3072), any real dtype ->
+    ``(N, 3072)``, or ``(N, 3073)`` with ``bias_trick``, in ``dtype``:
+    ``(x - mean) / std`` per feature, then a trailing column of ones.
+    """
+
+    def __init__(self, subtract_mean: bool = True, normalize_std: bool = False,
+                 bias_trick: bool = False, dtype=np.float64):
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        self.subtract_mean = subtract_mean
+        self.normalize_std = normalize_std
+        self.bias_trick = bias_trick
+        self.dtype = dtype
+        self.mean_: np.ndarray | None = None
+        self.std_: np.ndarray | None = None
+
+    @staticmethod
+    def _rows(X) -> np.ndarray:
+        """``(N, 3072)`` view of ``X`` in its own dtype, checked numeric and finite."""
+        X = np.asarray(X)
+        if X.ndim < 2 or int(np.prod(X.shape[1:])) != NUM_FEATURES:
+            raise ValueError(
+                f"expected images of shape (N, 32, 32, 3) or rows (N, 3072), got {X.shape}"
+            )
+        if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)):
+            raise ValueError(f"expected a numeric array, got dtype {X.dtype}")
+        if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+            raise ValueError("input contains NaN or infinite values")
+        return X.reshape(X.shape[0], NUM_FEATURES)
+
+    def fit(self, X_train) -> "Preprocessor":
+        """Learn the per-feature mean (and std) of the training images, in float64."""
+        X = self._rows(X_train)
+        if X.shape[0] == 0:
+            raise ValueError("cannot fit preprocessing statistics on zero images")
+        self.mean_ = X.mean(axis=0, dtype=np.float64)
+        # Two passes in row chunks: exact enough, and no float64 copy of all of X.
+        sq = np.zeros(NUM_FEATURES)
+        for start in range(0, X.shape[0], 4096):
+            sq += ((X[start:start + 4096] - self.mean_) ** 2).sum(axis=0)
+        std = np.sqrt(sq / X.shape[0])
+        # A constant feature has std 0; leave it unscaled rather than divide by 0.
+        self.std_ = np.where(std > 0, std, 1.0)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Apply the fitted statistics; never refits."""
+        if self.mean_ is None:
+            raise ValueError("Preprocessor.transform called before fit: fit on the training split first")
+        X = self._rows(X).astype(np.float64)
+        if self.subtract_mean:
+            X -= self.mean_
+        if self.normalize_std:
+            X /= self.std_
+        if self.bias_trick:
+            X = np.hstack([X, np.ones((X.shape[0], 1))])
+        return X.astype(self.dtype, copy=False)
+
+    def fit_transform(self, X_train) -> np.ndarray:
+        return self.fit(X_train).transform(X_train)
+
+
+@dataclass(frozen=True)
+class PreprocessedSplits:
+    """Rows ready for the models, with the fitted :class:`Preprocessor`."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    X_dev: np.ndarray
+    y_dev: np.ndarray
+    preprocessor: Preprocessor
+
+
+def preprocess_splits(splits: Splits, **options) -> PreprocessedSplits:
+    """Fit a :class:`Preprocessor` (``options``) on ``splits.X_train`` and apply it to all."""
+    prep = Preprocessor(**options).fit(splits.X_train)
+    return PreprocessedSplits(
+        X_train=prep.transform(splits.X_train), y_train=splits.y_train,
+        X_val=prep.transform(splits.X_val), y_val=splits.y_val,
+        X_test=prep.transform(splits.X_test), y_test=splits.y_test,
+        X_dev=prep.transform(splits.X_dev), y_dev=splits.y_dev,
+        preprocessor=prep,
+    )
+
+
+def dev_batch(splits: Splits, **options) -> tuple[np.ndarray, np.ndarray]:
+    """The dev rows, preprocessed (``options``) with statistics fit on the training split.
+
+    Returns X_dev (num_dev, 3072[+1]) and y_dev (num_dev,). Cheaper than
+    :func:`preprocess_splits` when only the dev batch is needed.
+    """
+    prep = Preprocessor(**options).fit(splits.X_train)
+    return prep.transform(splits.X_dev), splits.y_dev

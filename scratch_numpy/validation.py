@@ -1,0 +1,53 @@
+"""Input checks shared by every model: clear ``ValueError`` messages instead of
+a silent wrong answer or a broadcasting error deep inside NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def check_array(a, name: str, ndim: int, floating: bool = True) -> np.ndarray:
+    """Return ``a`` as an array with ``ndim`` dims, real-valued and finite."""
+    a = np.asarray(a)
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {a.shape}")
+    if floating and not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise ValueError(f"{name} must be a real-valued array, got dtype {a.dtype}")
+    if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return a
+
+
+def check_labels(y, num_rows: int, num_classes: int, name: str = "y") -> np.ndarray:
+    """Labels ``(N,)`` integers in ``0..num_classes-1``, one per row."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (N,), got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    if y.shape[0] != num_rows:
+        raise ValueError(f"{name} has {y.shape[0]} labels but X has {num_rows} rows")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(
+            f"{name} labels must lie in 0..{num_classes - 1}, found {y.min()}..{y.max()}"
+        )
+    return y
+
+
+def check_reg(reg) -> float:
+    """Regularization strength: a finite number >= 0."""
+    if not np.isscalar(reg) or not np.isfinite(reg) or reg < 0:
+        raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
+    return float(reg)
+
+
+def check_linear_inputs(W, X, y, reg):
+    """Validate ``W (D, C)``, ``X (N, D)``, ``y (N,)`` and ``reg`` for a linear loss."""
+    W = check_array(W, "W", 2)
+    X = check_array(X, "X", 2)
+    if X.shape[1] != W.shape[0]:
+        raise ValueError(
+            f"X has {X.shape[1]} features per row but W expects {W.shape[0]} (W is {W.shape})"
+        )
+    y = check_labels(y, X.shape[0], W.shape[1])
+    return W, X, y, check_reg(reg)

@@ -1,0 +1,62 @@
+"""The main job: every model on CIFAR-10, one results table, plots in a folder.
+
+    python -m scripts.reproduce [--out reports] [--quick] [--device cpu|cuda]
+
+Loads CIFAR-10 (``$CIFAR10_DIR`` or the cache), runs each section, prints the
+results table and writes it, with every section's PNGs, into ``--out``.
+``--quick`` shrinks every section to a smoke test of a few seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from ref_torch.devices import resolve_device
+from scratch_numpy.data import CIFAR10NotFoundError, load_cifar10, split_cifar10
+from scripts.report import ReportContext, format_table
+
+# Script modules with a ``report_section(ctx)``, in report order.
+SECTIONS = [
+    "scripts.data_report",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("reports"), help="folder for table and PNGs")
+    parser.add_argument("--quick", action="store_true", help="smoke-test sizes, seconds per section")
+    parser.add_argument("--device", default="auto", help="torch device: cpu, cuda or auto")
+    parser.add_argument("--cifar10-dir", default=None, help="default: $CIFAR10_DIR or the cache")
+    parser.add_argument("--only", nargs="+", default=None,
+                        help="run only these sections (module names without 'scripts.')")
+    args = parser.parse_args(argv)
+
+    try:
+        data = load_cifar10(args.cifar10_dir)
+        device = str(resolve_device(args.device))
+    except (CIFAR10NotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    ctx = ReportContext(data=data, splits=split_cifar10(data), out_dir=args.out,
+                        quick=args.quick, device=device)
+
+    rows = []
+    for module_name in SECTIONS:
+        if args.only and module_name.removeprefix("scripts.") not in args.only:
+            continue
+        print(f"== {module_name}", flush=True)
+        rows += importlib.import_module(module_name).report_section(ctx)
+
+    table = format_table(rows)
+    print("\n" + table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.txt").write_text(table + "\n")
+    print(f"\ntable and plots written to {args.out.resolve()}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
