@@ -36,9 +36,12 @@ FOLDER_NAME = "cifar-10-batches-py"
 DOWNLOAD_COMMAND = "python -m scripts.download_cifar10"
 
 # What a genuine batch pickle references: an ndarray rebuilt through
-# numpy's _reconstruct (module renamed numpy._core in NumPy 2) and a dtype.
+# numpy's _reconstruct (module renamed numpy._core in NumPy 2) and a dtype;
+# Python 3 writing protocol 2 also stores bytes as _codecs.encode(str, "latin1").
+# None of these can run code or touch files.
 _ALLOWED_GLOBALS = frozenset(
     {
+        ("_codecs", "encode"),
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
@@ -84,17 +87,18 @@ def _is_cifar_folder(path: Path) -> bool:
 def find_cifar10_dir(root: str | os.PathLike | None = None) -> Path:
     """Locate the ``cifar-10-batches-py`` folder.
 
-    Looks, in order, at ``root`` (when given), ``$CIFAR10_DIR`` (when set) and
-    the default cache directory; each may be the batch folder itself or its
-    parent. Raises :class:`CIFAR10NotFoundError` naming every path tried.
+    An explicit ``root`` is the only place looked at. Otherwise ``$CIFAR10_DIR``
+    (when set), then the default cache directory. Each may be the batch folder
+    itself or its parent. Raises :class:`CIFAR10NotFoundError` naming every
+    path tried.
     """
-    candidates: list[tuple[str, Path]] = []
-    if root is not None:
-        candidates.append(("argument", Path(root)))
     env = os.environ.get("CIFAR10_DIR")
-    if env:
-        candidates.append(("CIFAR10_DIR", Path(env)))
-    candidates.append(("default cache", default_cache_dir()))
+    if root is not None:
+        candidates = [("argument", Path(root))]
+    elif env:
+        candidates = [("CIFAR10_DIR", Path(env)), ("default cache", default_cache_dir())]
+    else:
+        candidates = [("default cache", default_cache_dir())]
 
     tried = []
     for origin, base in candidates:

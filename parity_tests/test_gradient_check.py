@@ -1,0 +1,106 @@
+"""Numerical gradients and the sparse check's kink detection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ref_torch.tolerances import GRAD_CHECK_RTOL
+from scratch_numpy.gradient_check import (
+    eval_numerical_gradient, eval_numerical_gradient_array, grad_check_sparse, rel_error,
+)
+
+
+def smooth(x):
+    return float(np.sum(np.sin(x) * x**2))
+
+
+def smooth_grad(x):
+    return np.cos(x) * x**2 + 2 * x * np.sin(x)
+
+
+def hinge(x):
+    """sum(max(0, x)): kinks where an entry of x is 0."""
+    return float(np.maximum(0, x).sum())
+
+
+def hinge_grad(x):
+    return (x > 0).astype(x.dtype)
+
+
+def test_centred_gradient_matches_analytic():
+    x = np.random.default_rng(0).standard_normal((4, 5))
+    assert rel_error(eval_numerical_gradient(smooth, x), smooth_grad(x)) < GRAD_CHECK_RTOL
+
+
+def test_forward_difference_is_less_accurate_than_centred():
+    x = np.random.default_rng(1).standard_normal(6)
+    centred = np.abs(eval_numerical_gradient(smooth, x) - smooth_grad(x)).max()
+    forward = np.abs(eval_numerical_gradient(smooth, x, method="forward") - smooth_grad(x)).max()
+    assert forward < 1e-4 and centred < forward / 100  # O(h) vs O(h^2)
+
+
+def test_probes_restore_x_bit_for_bit():
+    # 0.1 + 1e-5 - 1e-5 != 0.1 in floating point: restoring by subtraction would drift.
+    x = np.full((3, 3), 0.1) + np.random.default_rng(2).standard_normal((3, 3))
+    before = x.copy()
+    eval_numerical_gradient(smooth, x)
+    eval_numerical_gradient_array(np.tanh, x, np.ones_like(x))
+    grad_check_sparse(smooth, x, smooth_grad(x), num_checks=20, seed=0)
+    assert np.array_equal(x, before)
+
+
+def test_array_gradient_is_the_backward_pass():
+    rng = np.random.default_rng(3)
+    x, dout = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    numeric = eval_numerical_gradient_array(np.tanh, x, dout)
+    assert rel_error(numeric, dout * (1 - np.tanh(x) ** 2)) < GRAD_CHECK_RTOL
+
+
+def test_rel_error_edge_cases():
+    assert rel_error(np.zeros(3), np.zeros(3)) == 0.0
+    assert rel_error(1.0, 1.0 + 1e-9) == pytest.approx(5e-10, rel=1e-3)
+    with pytest.raises(ValueError, match="shapes differ"):
+        rel_error(np.zeros(2), np.zeros(3))
+    with pytest.raises(ValueError, match="NaN"):
+        rel_error(np.array([np.nan]), np.array([1.0]))
+
+
+def test_sparse_check_passes_a_correct_smooth_gradient_with_no_kinks():
+    # Entries in [0.5, 1.5] keep every partial derivative of order 1, so the
+    # centred difference's cancellation error stays far below the bar.
+    x = np.random.default_rng(4).uniform(0.5, 1.5, (10, 10))
+    check = grad_check_sparse(smooth, x, smooth_grad(x), num_checks=30, seed=0)
+    assert check.max_rel_error < GRAD_CHECK_RTOL
+    assert check.kinks == []
+
+
+def test_sparse_check_flags_probes_that_straddle_a_kink():
+    # Entries within h of 0 straddle the hinge's kink; the others are smooth.
+    x = np.array([3e-6, -4e-6, 0.5, -0.5, 0.0])
+    check = grad_check_sparse(hinge, x, hinge_grad(x), num_checks=40, seed=0)
+    kink_indices = {p.index[0] for p in check.kinks}
+    assert kink_indices == {0, 1, 4}
+    assert check.max_rel_error < 1e-10  # the smooth probes are exact up to rounding
+    assert "straddles a kink" in str(check)
+
+
+def test_sparse_check_does_not_hide_a_wrong_gradient_as_a_kink():
+    x = np.random.default_rng(5).standard_normal((8, 8))
+    check = grad_check_sparse(smooth, x, 2 * smooth_grad(x), num_checks=20, seed=0)
+    assert check.kinks == []
+    assert check.max_rel_error > 0.1
+    wrong_hinge = grad_check_sparse(hinge, np.array([0.5, -0.5]), np.array([0.0, 1.0]),
+                                    num_checks=10, seed=0)
+    assert wrong_hinge.kinks == [] and wrong_hinge.max_rel_error == 1.0
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="floating-point"):
+        eval_numerical_gradient(smooth, np.arange(3))
+    with pytest.raises(ValueError, match="h must be > 0"):
+        eval_numerical_gradient(smooth, np.zeros(3), h=0)
+    with pytest.raises(ValueError, match="method"):
+        eval_numerical_gradient(smooth, np.zeros(3), method="backward")
+    with pytest.raises(ValueError, match="shape"):
+        grad_check_sparse(smooth, np.zeros(3), np.zeros(4))
