@@ -127,3 +127,10 @@ def test_download_with_wrong_md5_fails_cleanly(archive_url, tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "cifar-10-batches-py").exists()
     assert [p for p in tmp_path.iterdir()] == []
+
+
+def test_existing_copy_found_by_the_loader_needs_no_download(cifar10, capsys):
+    # CIFAR10_DIR points at a valid copy: no network, nothing written.
+    target = dl.download_cifar10(url="http://127.0.0.1:9/unreachable")
+    assert dl.is_valid_copy(target)
+    assert "already present and valid" in capsys.readouterr().out

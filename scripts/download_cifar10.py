@@ -6,8 +6,9 @@ Fetches the official ``cifar-10-python.tar.gz`` with torchvision's download
 utility (progress bar), checks the archive's md5, extracts it into a temporary
 folder (tar's ``data`` filter: no absolute paths, no ``..``, no links out),
 validates every batch with the project's loader, and only then moves it into
-place. A valid copy already there is kept as it is (idempotent); an invalid one
-is renamed aside, never deleted.
+place. A valid copy already there, or wherever the loader finds one
+(``$CIFAR10_DIR``, the cache) when no ``--dir`` is given, is kept as it is
+(idempotent, no network); an invalid one is renamed aside, never deleted.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from scratch_numpy.data import CIFAR10Error, FOLDER_NAME, default_cache_dir, load_cifar10
+from scratch_numpy.data import (
+    CIFAR10Error, FOLDER_NAME, default_cache_dir, find_cifar10_dir, load_cifar10,
+)
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -34,6 +37,15 @@ def is_valid_copy(folder: Path) -> bool:
     except (CIFAR10Error, FileNotFoundError):
         return False
     return True
+
+
+def _existing_copy() -> Path | None:
+    """A valid copy where the loader would look ($CIFAR10_DIR, the cache), if any."""
+    try:
+        folder = find_cifar10_dir()
+    except FileNotFoundError:
+        return None
+    return folder if is_valid_copy(folder) else None
 
 
 def install_archive(archive: Path, dest_root: Path, md5: str = OFFICIAL_MD5) -> Path:
@@ -70,7 +82,13 @@ def download_cifar10(dest_root: Path | None = None, url: str = OFFICIAL_URL,
     """Make sure ``dest_root/cifar-10-batches-py`` holds a valid copy; return its path."""
     from torchvision.datasets.utils import download_url
 
-    dest_root = Path(dest_root) if dest_root is not None else default_cache_dir()
+    if dest_root is None:
+        existing = _existing_copy()
+        if existing is not None:
+            print(f"CIFAR-10 already present and valid at {existing}")
+            return existing
+        dest_root = default_cache_dir()
+    dest_root = Path(dest_root)
     target = dest_root / FOLDER_NAME
     if is_valid_copy(target):
         print(f"CIFAR-10 already present and valid at {target}")
