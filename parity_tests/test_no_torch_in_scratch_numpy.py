@@ -15,7 +15,8 @@ PROBE = textwrap.dedent("""
     names = [m.name for m in pkgutil.iter_modules(scratch_numpy.__path__)]
     for name in names:
         importlib.import_module("scratch_numpy." + name)
-    leaked = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
+    leaked = sorted(m for m, mod in sys.modules.items()
+                    if mod is not None and (m == "torch" or m.startswith("torch.")))
     print(len(names), "modules;", "leaked:", leaked)
     sys.exit(1 if leaked else 0)
 """)
