@@ -126,8 +126,9 @@ def _cast_inputs(inputs: dict, dtype) -> dict:
 
 
 def grad_name(param: str) -> str:
-    """CS231n's naming of a gradient: ``W -> dW``; dict keys stay as they are."""
-    return param if param[:1].isupper() and param[1:2].isdigit() else f"d{param}"
+    """CS231n's naming: a single gradient is ``dW``, ``dx``, ``db``; a network's
+    grads dict reuses its parameter names (``W1``, ``b1``, ...), numbered."""
+    return param if any(ch.isdigit() for ch in param) else f"d{param}"
 
 
 def check_parity(numpy_fn: Callable, torch_fn: Callable, inputs: dict, wrt: tuple[str, ...],

@@ -51,3 +51,14 @@ def check_linear_inputs(W, X, y, reg):
         )
     y = check_labels(y, X.shape[0], W.shape[1])
     return W, X, y, check_reg(reg)
+
+
+def check_linear_float_inputs(W, X, y, reg):
+    """:func:`check_linear_inputs`, then ``W`` and ``X`` cast to their common float dtype.
+
+    float32 inputs stay float32 (so float32 parity is tested in float32);
+    integer inputs become float64.
+    """
+    W, X, y, reg = check_linear_inputs(W, X, y, reg)
+    dtype = np.promote_types(np.result_type(W, X), np.float32)
+    return W.astype(dtype, copy=False), X.astype(dtype, copy=False), y, reg
