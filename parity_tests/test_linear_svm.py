@@ -1,0 +1,249 @@
+"""Multiclass SVM loss: naive vs vectorized vs torch autograd, gradient checks,
+kinks, stability, a wrong user implementation caught, bad input.
+
+All on the real CIFAR-10 dev batch (500 images, training mean subtracted, bias
+column appended), float64 and float32, cpu and cuda.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ref_torch.linear_svm import PARITY_CASES, SVM_KIND, linear_cases
+from ref_torch.parity import check_parity, run_kind
+from ref_torch.tolerances import GRAD_CHECK_RTOL
+from scratch_numpy.gradient_check import grad_check_sparse
+from scratch_numpy.linear_svm import svm_loss_naive, svm_loss_vectorized
+
+IMPLEMENTATIONS = [svm_loss_naive, svm_loss_vectorized]
+
+
+@pytest.fixture(scope="module")
+def cases(dev_batch):
+    X, y = dev_batch
+    return linear_cases(X, y)
+
+
+def with_bias(X):
+    return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
+
+
+@pytest.mark.parametrize("case_index", range(len(PARITY_CASES)))
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda f: f.__name__)
+def test_numpy_matches_torch(cases, case_index, impl, dtype, device):
+    name, inputs = cases[case_index]
+    report = check_parity(lambda inp: impl(inp["W"], inp["X"], inp["y"], inp["reg"]),
+                          SVM_KIND.torch_loss, inputs, ("W",), dtype=dtype, device=device,
+                          case=name)
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("case_index", range(len(PARITY_CASES)))
+def test_naive_matches_vectorized(cases, case_index, dtype):
+    _, inputs = cases[case_index]
+    W, X = inputs["W"].astype(dtype), inputs["X"].astype(dtype)
+    loss_n, dW_n = svm_loss_naive(W, X, inputs["y"], inputs["reg"])
+    loss_v, dW_v = svm_loss_vectorized(W, X, inputs["y"], inputs["reg"])
+    assert dW_n.dtype == dW_v.dtype == dtype
+    # Same math, different summation order: float64 to ~1e-15, float32 to ~1e-6.
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    assert abs(loss_n - loss_v) <= tol * abs(loss_v)
+    assert np.abs(dW_n - dW_v).max() <= tol * np.abs(dW_v).max()
+
+
+def test_cases_have_active_and_inactive_margins(cases):
+    """The larger W scales must exercise both sides of the hinge."""
+    _, inputs = cases[-1]
+    scores = inputs["X"] @ inputs["W"]
+    margins = scores - scores[np.arange(len(scores)), inputs["y"]][:, None] + 1
+    active = (margins > 0).mean()
+    assert 0.2 < active < 0.9, active
+
+
+@pytest.mark.parametrize("reg", [0.0, 1e2])
+def test_gradient_check_smooth_probes(dev_batch, reg):
+    X, y = dev_batch
+    X = with_bias(X)
+    W = 1e-3 * np.random.default_rng(1).standard_normal((X.shape[1], 10))
+    _, dW = svm_loss_vectorized(W, X, y, reg)
+    check = grad_check_sparse(lambda w: svm_loss_vectorized(w, X, y, reg)[0], W, dW,
+                              num_checks=20, seed=2)
+    print(check)
+    assert len(check.probes) - len(check.kinks) >= 15
+    assert check.max_rel_error < GRAD_CHECK_RTOL, str(check)
+
+
+def test_gradient_check_fails_a_wrong_gradient(dev_batch):
+    """The bar is tight enough to fail dW missing the 2 of the reg gradient."""
+    X, y = dev_batch
+    X = with_bias(X)
+    W = 1e-3 * np.random.default_rng(1).standard_normal((X.shape[1], 10))
+    reg = 1e2
+    _, dW = svm_loss_vectorized(W, X, y, reg)
+    check = grad_check_sparse(lambda w: svm_loss_vectorized(w, X, y, reg)[0], W, dW - reg * W,
+                              num_checks=20, seed=2)
+    assert check.max_rel_error > 100 * GRAD_CHECK_RTOL, str(check)
+
+
+def kink_setup(dev_batch):
+    """W where example 0's margin for one wrong class is 1e-12: a hinge kink.
+
+    Returns (f, x, analytic): f(x) is the loss as a function of the single
+    weight x = W[d, j] with the largest |X[0, d]|, so a probe of +-h moves that
+    margin by ~|X[0, d]| h >> 1e-12 and straddles the kink.
+    """
+    X, y = dev_batch
+    X = with_bias(X)
+    W = 1e-3 * np.random.default_rng(3).standard_normal((X.shape[1], 10))
+    j = (y[0] + 1) % 10
+    d = int(np.argmax(np.abs(X[0])))
+    scores = X[0] @ W
+    W[d, j] -= (scores[j] - scores[y[0]] + 1 - 1e-12) / X[0, d]
+
+    def f(x):
+        W_probe = W.copy()
+        W_probe[d, j] = x[0]
+        return svm_loss_vectorized(W_probe, X, y, 0.0)[0]
+
+    return f, np.array([W[d, j]]), np.array([svm_loss_vectorized(W, X, y, 0.0)[1][d, j]])
+
+
+def test_kink_probe_is_detected_and_reported(dev_batch):
+    f, x, analytic = kink_setup(dev_batch)
+    check = grad_check_sparse(f, x, analytic, num_checks=1, seed=0)
+    report = str(check)
+    print(report)
+    assert len(check.kinks) == 1
+    assert "straddles a kink" in report and "1 kink probe(s)" in report
+    # The centred difference averages the two slopes, so it disagrees with the
+    # (correct) one-sided subgradient: counted, it would fail the check.
+    assert check.probes[0].rel_error > GRAD_CHECK_RTOL
+
+
+def test_torch_subgradient_at_kink_is_zero():
+    """At margin exactly 0 both sides take d max(0, z)/dz = 0 (clamp would give 1)."""
+    import torch
+
+    from ref_torch.linear_svm import svm_loss
+
+    W = np.array([[1.0, 0.0]])  # scores (1, 0): margin of class 1 = 0 - 1 + 1 = 0
+    X, y = np.array([[1.0]]), np.array([0])
+    loss, dW = svm_loss_vectorized(W, X, y, 0.0)
+    loss_n, dW_n = svm_loss_naive(W, X, y, 0.0)
+    W_t = torch.tensor(W, requires_grad=True)
+    svm_loss(W_t, torch.tensor(X), torch.tensor(y), 0.0).backward()
+    assert loss == loss_n == 0.0
+    np.testing.assert_array_equal(dW, 0.0)
+    np.testing.assert_array_equal(dW_n, 0.0)
+    np.testing.assert_array_equal(W_t.grad.numpy(), 0.0)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda f: f.__name__)
+def test_initial_loss_is_num_classes_minus_one(dev_batch, impl):
+    """Tiny W: every score ~0, each of the C - 1 wrong classes has margin ~1."""
+    X, y = dev_batch
+    X = with_bias(X)
+    W = 1e-7 * np.random.default_rng(0).standard_normal((X.shape[1], 10))
+    loss, _ = impl(W, X, y, 0.0)
+    assert loss == pytest.approx(9.0, abs=0.01)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("scores", [[123.0, 456.0, 789.0], [1e4, -1e4, 5e3]])
+def test_large_scores_are_stable(impl, scores, dtype):
+    W = np.array([scores], dtype=dtype)
+    X = np.ones((1, 1), dtype=dtype)
+    y = np.array([0])
+    loss, dW = impl(W, X, y, 0.0)
+    s = np.asarray(scores)
+    expected = np.maximum(s[1:] - s[0] + 1, 0).sum()
+    assert np.isfinite(loss) and np.isfinite(dW).all()
+    assert loss == pytest.approx(expected, rel=1e-6)
+
+
+def wrong_missing_reg(W, X, y, reg):
+    return svm_loss_vectorized(W, X, y, 0.0)
+
+
+def wrong_sign_of_correct_class(W, X, y, reg):
+    """Adds x_i to the correct class column instead of subtracting it."""
+    loss, dW = svm_loss_vectorized(W, X, y, reg)
+    scores = X @ W
+    margins = scores - scores[np.arange(len(y)), y][:, None] + 1
+    margins[np.arange(len(y)), y] = 0
+    count = (margins > 0).sum(axis=1)
+    correction = np.zeros_like(scores)
+    correction[np.arange(len(y)), y] = 2 * count
+    return loss, dW + X.T @ correction / len(y)
+
+
+def wrong_reg_factor(W, X, y, reg):
+    """Forgets the 2 of d(reg * W**2)/dW."""
+    loss, dW = svm_loss_vectorized(W, X, y, reg)
+    return loss, dW - reg * W
+
+
+def wrong_loss_doubled(W, X, y, reg):
+    loss, dW = svm_loss_vectorized(W, X, y, reg)
+    return loss * 2 - reg * np.sum(W * W), dW
+
+
+@pytest.mark.parametrize("wrong, bad_entries", [
+    (wrong_missing_reg, {"loss", "dW"}),
+    (wrong_sign_of_correct_class, {"dW"}),
+    (wrong_reg_factor, {"dW"}),
+    (wrong_loss_doubled, {"loss"}),
+])
+def test_wrong_implementation_fails_and_is_named(dev_batch, wrong, bad_entries):
+    X, y = dev_batch
+    reports = run_kind(SVM_KIND, wrong, X, y, devices=["cpu"])
+    failed = [r for r in reports if not r.passed]
+    assert failed, "a wrong implementation passed"
+    named = set().union(*(r.failed_names for r in failed))
+    assert named == bad_entries
+    for dtype in ("float64", "float32"):
+        assert any(r.dtype == dtype for r in failed), f"{wrong.__name__} passes in {dtype}"
+    if wrong is wrong_missing_reg:
+        # exactly the reg > 0 cases fail, in both dtypes
+        num_reg_cases = sum(reg > 0 for _, reg in PARITY_CASES)
+        assert len(failed) == 2 * num_reg_cases
+        assert not any(r.case.endswith(", reg 0") for r in failed)
+
+
+def test_check_gradient_command_names_the_wrong_entry(tmp_path, capsys, cifar10):
+    from scripts.check_gradient import main
+
+    user_file = tmp_path / "my_svm.py"
+    user_file.write_text(
+        "import numpy as np\n"
+        "from scratch_numpy.linear_svm import svm_loss_vectorized\n"
+        "def svm_loss_vectorized_wrong(W, X, y, reg):\n"
+        "    loss, dW = svm_loss_vectorized(W, X, y, reg)\n"
+        "    return loss, dW - reg * W\n"
+        "def svm_loss_good(W, X, y, reg):\n"
+        "    return svm_loss_vectorized(W, X, y, reg)\n"
+    )
+    args = ["--kind", "svm", "--num-dev", "100", "--device", "cpu"]
+    assert main([f"{user_file}:svm_loss_vectorized_wrong", *args]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL dW" in out and "FAIL loss" not in out
+    assert main([f"{user_file}:svm_loss_good", *args]) == 0
+    assert "FAIL" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("W, X, y, reg, message", [
+    (np.zeros((4, 3)), np.zeros((2, 5)), np.array([0, 1]), 0.0, "features"),
+    (np.zeros((4, 3)), np.zeros((2, 4)), np.array([0, 1, 2]), 0.0, "labels"),
+    (np.zeros((4, 3)), np.zeros((2, 4)), np.array([0, 3]), 0.0, "0..2"),
+    (np.zeros((4, 3)), np.zeros((2, 4)), np.array([-1, 0]), 0.0, "0..2"),
+    (np.zeros((4, 3)), np.zeros((2, 4)), np.array([0.0, 1.0]), 0.0, "integer"),
+    (np.zeros((4, 3)), np.full((2, 4), np.nan), np.array([0, 1]), 0.0, "NaN"),
+    (np.full((4, 3), np.inf), np.zeros((2, 4)), np.array([0, 1]), 0.0, "infinite"),
+    (np.zeros((4, 3)), np.zeros((2, 4)), np.array([0, 1]), -1.0, "reg"),
+    (np.zeros(4), np.zeros((2, 4)), np.array([0, 1]), 0.0, "dimension"),
+])
+def test_bad_input_raises(impl, W, X, y, reg, message):
+    with pytest.raises(ValueError, match=message):
+        impl(W, X, y, reg)
