@@ -1,0 +1,146 @@
+"""Layers of a fully-connected network, each a forward/backward pair (CS231n style).
+
+Every ``*_forward`` returns ``(out, cache)``; the matching ``*_backward(dout,
+cache)`` takes the upstream gradient ``dout = dL/dout`` (same shape as ``out``)
+and returns the gradients of the loss with respect to the forward's inputs, by
+the chain rule. The loss layers return ``(loss, dscores)`` directly.
+
+Conventions (see DESIGN.md): rows are examples, ``x`` is ``(N, D)``, weights
+are ``(D, M)``; the derivative of ``max(0, z)`` at ``z == 0`` is 0.
+
+NumPy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratch_numpy.validation import check_array, check_labels
+
+
+def affine_forward(x, w, b):
+    """Fully-connected layer ``out = x @ w + b``.
+
+    x: (N, D) inputs, or (N, d_1, ..., d_k) with d_1 * ... * d_k = D (flattened per row).
+    w: (D, M) weights.  b: (M,) biases.
+    Returns out (N, M) and cache (x, w, b).
+    """
+    x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
+    if x.ndim < 2:
+        raise ValueError(f"x must be (N, D) (or (N, d_1, ..., d_k)), got shape {x.shape}")
+    if w.ndim != 2 or b.shape != (w.shape[1],):
+        raise ValueError(f"w must be (D, M) and b (M,), got w {w.shape} and b {b.shape}")
+    rows = x.reshape(x.shape[0], -1)
+    if rows.shape[1] != w.shape[0]:
+        raise ValueError(
+            f"x has {rows.shape[1]} features per row but w expects {w.shape[0]} (w is {w.shape})"
+        )
+    return rows @ w + b, (x, w, b)
+
+
+def affine_backward(dout, cache):
+    """Backward pass of :func:`affine_forward`.
+
+    dout: (N, M) upstream gradient; cache: (x, w, b) from the forward pass.
+    Returns dx (shape of x) = dout @ w.T, dw (D, M) = x.T @ dout, db (M,) = sum_n dout[n].
+    """
+    x, w, _ = cache
+    rows = x.reshape(x.shape[0], -1)
+    dx = (dout @ w.T).reshape(x.shape)
+    return dx, rows.T @ dout, dout.sum(axis=0)
+
+
+def relu_forward(x):
+    """Rectified linear unit ``out = max(0, x)``, elementwise. Returns out and cache x."""
+    x = np.asarray(x)
+    return np.maximum(x, 0), x
+
+
+def relu_backward(dout, cache):
+    """``dx = dout * 1(x > 0)``: the subgradient at exactly 0 is taken as 0."""
+    return dout * (cache > 0)
+
+
+def sigmoid_forward(x):
+    """Logistic sigmoid ``out = 1 / (1 + exp(-x))``, elementwise. Returns out and cache out.
+
+    Computed as ``exp(-|x|)`` based halves so that no ``exp`` overflows for large |x|.
+    """
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))
+    out = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return out, out
+
+
+def sigmoid_backward(dout, cache):
+    """``dx = dout * s (1 - s)`` with ``s = sigmoid(x)``: sigma' = (1 - sigma) sigma.
+
+    sigma' <= 1/4 and it vanishes for |x| large (saturation), the first drawback
+    the notes name; the second is that sigmoid outputs are all positive.
+    """
+    s = cache
+    return dout * s * (1 - s)
+
+
+def tanh_forward(x):
+    """Hyperbolic tangent, elementwise (zero-centred, still saturates). Returns out and cache out."""
+    out = np.tanh(np.asarray(x))
+    return out, out
+
+
+def tanh_backward(dout, cache):
+    """``dx = dout * (1 - tanh(x)^2)``."""
+    return dout * (1 - cache * cache)
+
+
+def _check_scores(scores, y):
+    scores = check_array(scores, "scores", 2)
+    if not np.issubdtype(scores.dtype, np.floating):
+        scores = scores.astype(np.float64)
+    if scores.shape[0] == 0:
+        raise ValueError("scores has no rows: the loss of zero examples is undefined")
+    return scores, check_labels(y, scores.shape[0], scores.shape[1])
+
+
+def softmax_loss(scores, y):
+    """Mean cross-entropy of the softmax of ``scores``.
+
+    scores: (N, C) class scores s; y: (N,) labels in 0..C-1.
+    L = (1/N) sum_i [ -s_{i,y_i} + log sum_j exp(s_ij) ]
+    dL/ds_ij = (1/N) (p_ij - 1(j == y_i)),  p_ij = exp(s_ij) / sum_k exp(s_ik).
+    Returns (loss, dscores (N, C)). Scores are shifted by their row maximum
+    first, which leaves p unchanged and keeps exp from overflowing.
+    """
+    scores, y = _check_scores(scores, y)
+    n = scores.shape[0]
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = shifted - log_norm
+    rows = np.arange(n)
+    loss = -log_probs[rows, y].sum() / n
+    dscores = np.exp(log_probs)
+    dscores[rows, y] -= 1
+    dscores /= n
+    return loss, dscores
+
+
+def svm_loss(scores, y):
+    """Mean multiclass hinge loss with margin 1.
+
+    scores: (N, C); y: (N,) labels in 0..C-1.
+    L = (1/N) sum_i sum_{j != y_i} max(0, s_ij - s_{i,y_i} + 1)
+    dL/ds_ij = (1/N) 1(margin_ij > 0) for j != y_i, and
+    dL/ds_{i,y_i} = -(1/N) #{j != y_i : margin_ij > 0}.
+    Returns (loss, dscores (N, C)).
+    """
+    scores, y = _check_scores(scores, y)
+    n = scores.shape[0]
+    rows = np.arange(n)
+    margins = scores - scores[rows, y][:, None] + 1
+    margins[rows, y] = 0
+    active = margins > 0
+    loss = margins[active].sum() / n
+    dscores = active.astype(scores.dtype)
+    dscores[rows, y] = -active.sum(axis=1)
+    dscores /= n
+    return loss, dscores
