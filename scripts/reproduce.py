@@ -21,6 +21,10 @@ from scripts.report import ReportContext, format_table
 # Script modules with a ``report_section(ctx)``, in report order.
 SECTIONS = [
     "scripts.data_report",
+    "scripts.knn",
+    "scripts.linear_classifiers",
+    "scripts.optimization_strategies",
+    "scripts.two_layer_net",
 ]
 
 
