@@ -76,13 +76,20 @@ def test_sparse_check_passes_a_correct_smooth_gradient_with_no_kinks():
 
 
 def test_sparse_check_flags_probes_that_straddle_a_kink():
-    # Entries within h of 0 straddle the hinge's kink; the others are smooth.
-    x = np.array([3e-6, -4e-6, 0.5, -0.5, 0.0])
-    check = grad_check_sparse(hinge, x, hinge_grad(x), num_checks=40, seed=0)
-    kink_indices = {p.index[0] for p in check.kinks}
-    assert kink_indices == {0, 1, 4}
-    assert check.max_rel_error < 1e-10  # the smooth probes are exact up to rounding
+    # 3e-7 and 0 lie within h/10 of the hinge's kink: reported as kinks. 3e-6 and
+    # -4e-6 lie between h/10 and h: judged at h/10, where they are smooth.
+    x = np.array([3e-7, 0.0, 3e-6, -4e-6, 0.5, -0.5])
+    check = grad_check_sparse(hinge, x, hinge_grad(x), num_checks=60, seed=0)
+    assert {p.index[0] for p in check.kinks} == {0, 1}
+    assert {p.index[0] for p in check.probes if not p.kink} == {2, 3, 4, 5}
+    assert check.max_rel_error < 1e-9  # the judged probes are exact up to rounding
     assert "straddles a kink" in str(check)
+
+
+def test_only_kink_probes_cannot_pass():
+    check = grad_check_sparse(hinge, np.array([0.0]), np.array([0.0]), num_checks=3, seed=0)
+    assert len(check.kinks) == 3
+    assert not check.max_rel_error < GRAD_CHECK_RTOL  # NaN: nothing was judged
 
 
 def test_sparse_check_does_not_hide_a_wrong_gradient_as_a_kink():
@@ -93,6 +100,21 @@ def test_sparse_check_does_not_hide_a_wrong_gradient_as_a_kink():
     wrong_hinge = grad_check_sparse(hinge, np.array([0.5, -0.5]), np.array([0.0, 1.0]),
                                     num_checks=10, seed=0)
     assert wrong_hinge.kinks == [] and wrong_hinge.max_rel_error == 1.0
+
+
+@pytest.mark.parametrize("x0, analytic", [
+    (0.01, 0.010005),   # f = x^2/2: one-sided slopes differ by h, the error is 2.5e-4
+    (1e-6, 12e-6),      # f = x^2/2 near 0: six times too big
+    (1e-6, -1e-6),      # wrong sign
+])
+def test_strong_curvature_is_not_mistaken_for_a_kink(x0, analytic):
+    check = grad_check_sparse(lambda x: float(0.5 * x[0] ** 2), np.array([x0]),
+                              np.array([analytic]), num_checks=1, seed=0)
+    assert check.kinks == []
+    assert check.max_rel_error > 1e-4
+    correct = grad_check_sparse(lambda x: float(0.5 * x[0] ** 2), np.array([x0]),
+                                np.array([x0]), num_checks=1, seed=0)
+    assert correct.kinks == [] and correct.max_rel_error < GRAD_CHECK_RTOL
 
 
 def test_bad_arguments_are_rejected():
