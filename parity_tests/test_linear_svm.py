@@ -247,3 +247,12 @@ def test_check_gradient_command_names_the_wrong_entry(tmp_path, capsys, cifar10)
 def test_bad_input_raises(impl, W, X, y, reg, message):
     with pytest.raises(ValueError, match=message):
         impl(W, X, y, reg)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda f: f.__name__)
+def test_empty_batch_and_string_reg_are_rejected(impl):
+    W = np.zeros((4, 3))
+    with pytest.raises(ValueError, match="no rows"):
+        impl(W, np.zeros((0, 4)), np.zeros(0, dtype=np.int64), 0.0)
+    with pytest.raises(ValueError, match="reg must be"):
+        impl(W, np.zeros((2, 4)), np.array([0, 1]), "0.1")

@@ -231,3 +231,9 @@ def test_check_gradient_command_usage_errors(capsys, tmp_path):
     (tmp_path / "empty.py").write_text("")
     assert check_gradient.main([f"{tmp_path}/empty.py:f", "--kind", "test_softmax_wb"]) == 2
     assert "defines no 'f'" in capsys.readouterr().err
+
+
+def test_user_file_that_fails_to_load_is_a_usage_error(capsys, tmp_path):
+    (tmp_path / "broken.py").write_text("import no_such_module_here\n")
+    assert check_gradient.main([f"{tmp_path}/broken.py:f", "--kind", "test_softmax_wb"]) == 2
+    assert "failed to load: ModuleNotFoundError" in capsys.readouterr().err

@@ -10,6 +10,7 @@ def test_quick_main_job_writes_table_and_plots(cifar10, tmp_path, capsys):
     table = (tmp_path / "results.txt").read_text()
     assert "train channel mean" in table
     parity_lines = [line for line in table.splitlines() if line.startswith("parity")]
+    assert parity_lines, table
     assert all(line.rstrip().endswith("ok") for line in parity_lines), table
     assert (tmp_path / "samples.png").stat().st_size > 10_000
     assert "table and plots written" in capsys.readouterr().out

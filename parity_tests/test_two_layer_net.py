@@ -350,6 +350,10 @@ def test_bad_training_arguments_are_refused(dev_batch):
         net.train(X, y, X[:5], y[:4])
     with pytest.raises(ValueError, match="batch_indices"):
         net.train(X, y, X, y, num_iters=2, batch_size=3, batch_indices=np.zeros((2, 4), int))
+    with pytest.raises(ValueError, match="monitor_size"):
+        net.train(X, y, X, y, monitor_size=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        net.train(X, y, X, y, learning_rate="1e-3")
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ref_torch.linear_svm import SVM_DELTA
 from ref_torch.parity import LossKind, register_kind
 
 # Columns of the affine case's output and seed of every random case input.
@@ -60,7 +61,7 @@ def svm_loss(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """
     correct = scores.gather(1, y.reshape(-1, 1))
     others = torch.ones_like(scores).scatter_(1, y.reshape(-1, 1), 0.0)
-    return (torch.relu(scores - correct + 1) * others).sum() / scores.shape[0]
+    return (torch.relu(scores - correct + SVM_DELTA) * others).sum() / scores.shape[0]
 
 
 def find_backward(forward_fn):

@@ -21,9 +21,6 @@ PARITY_RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-4}
 # Analytic vs centred numerical gradient (float64, h = 1e-5): the relative
 # error of the CS231n assignment's bar for a correct gradient.
 GRAD_CHECK_RTOL = 1e-7
-# Looser bar for losses whose numerical gradient loses digits to cancellation
-# (a loss value of order 1 probed with h = 1e-5 keeps ~11 digits).
-GRAD_CHECK_RTOL_LOOSE = 1e-5
 
 
 def parity_rtol(dtype) -> float:

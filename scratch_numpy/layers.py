@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratch_numpy.linear_svm import SVM_DELTA
 from scratch_numpy.validation import check_array, check_labels
 
 
@@ -136,7 +137,7 @@ def svm_loss(scores, y):
     scores, y = _check_scores(scores, y)
     n = scores.shape[0]
     rows = np.arange(n)
-    margins = scores - scores[rows, y][:, None] + 1
+    margins = scores - scores[rows, y][:, None] + SVM_DELTA
     margins[rows, y] = 0
     active = margins > 0
     loss = margins[active].sum() / n

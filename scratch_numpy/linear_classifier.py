@@ -22,7 +22,7 @@ import numpy as np
 
 from scratch_numpy.linear_svm import svm_loss_vectorized
 from scratch_numpy.softmax import softmax_loss_vectorized
-from scratch_numpy.validation import check_array, check_labels, check_reg
+from scratch_numpy.validation import check_array, check_labels, check_reg, is_real
 
 # Standard deviation of the random initial weights (the assignment's value).
 INIT_SCALE = 1e-3
@@ -60,14 +60,10 @@ def minibatches(rng: np.random.Generator, num_train: int, batch_size: int, num_i
     return (rng.choice(num_train, batch_size, replace=replace) for _ in range(num_iters))
 
 
-def _is_real(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
 def check_training_options(num_train: int, learning_rate, num_iters, batch_size, lr_decay,
                            decay_every, replace: bool) -> None:
     """ValueError for any option SGD cannot run with."""
-    if not (_is_real(learning_rate) and np.isfinite(learning_rate) and learning_rate > 0):
+    if not (is_real(learning_rate) and np.isfinite(learning_rate) and learning_rate > 0):
         raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
     for name, value in (("num_iters", num_iters), ("batch_size", batch_size),
                         ("decay_every", decay_every)):
@@ -78,7 +74,7 @@ def check_training_options(num_train: int, learning_rate, num_iters, batch_size,
     if batch_size < 1 or decay_every < 1:
         raise ValueError(
             f"batch_size and decay_every must be >= 1, got {batch_size}, {decay_every}")
-    if not (_is_real(lr_decay) and 0 < lr_decay <= 1):
+    if not (is_real(lr_decay) and 0 < lr_decay <= 1):
         raise ValueError(f"lr_decay must lie in (0, 1], got {lr_decay!r}")
     if num_train == 0:
         raise ValueError("cannot train on zero rows")

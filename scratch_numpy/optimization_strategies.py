@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from scratch_numpy.validation import check_array
+from scratch_numpy.validation import check_array, is_real
 
 
 @dataclass
@@ -52,7 +52,7 @@ def _check_budget(num_evals, snapshot_every):
 
 
 def _check_positive(name, value):
-    real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    real = is_real(value)
     if not (real and np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 

@@ -28,7 +28,7 @@ from scratch_numpy.layers import (
     tanh_backward,
     tanh_forward,
 )
-from scratch_numpy.validation import check_array, check_labels, check_reg
+from scratch_numpy.validation import check_array, check_labels, check_reg, is_real
 
 ACTIVATIONS = {
     "relu": (relu_forward, relu_backward),
@@ -64,7 +64,7 @@ def _check_rates(learning_rate, learning_rate_decay, momentum) -> None:
             ("learning_rate", learning_rate, lambda v: v >= 0, ">= 0"),
             ("learning_rate_decay", learning_rate_decay, lambda v: 0 <= v <= 1, "in [0, 1]"),
             ("momentum", momentum, lambda v: 0 <= v < 1, "in [0, 1)")):
-        if not np.isscalar(value) or not np.isfinite(value) or not ok(value):
+        if not is_real(value) or not np.isfinite(value) or not ok(value):
             raise ValueError(f"{name} must be a number {allowed}, got {value!r}")
 
 
@@ -115,7 +115,7 @@ class TwoLayerNet:
         D = _check_size(input_size, "input_size")
         H = _check_size(hidden_size, "hidden_size")
         C = _check_size(output_size, "output_size")
-        if not np.isscalar(std) or not np.isfinite(std) or std < 0:
+        if not is_real(std) or not np.isfinite(std) or std < 0:
             raise ValueError(f"std must be a finite number >= 0, got {std!r}")
         self.activation = _check_activation(activation)
         self.dtype = _check_float_dtype(dtype)
@@ -277,6 +277,7 @@ class TwoLayerNet:
         else:
             batch_indices = minibatch_schedule(X.shape[0], batch_size, num_iters, rng)
 
+        monitor_size = _check_size(monitor_size, "monitor_size")
         iterations_per_epoch = max(X.shape[0] // batch_size, 1)
         monitor = np.random.default_rng(0).choice(X.shape[0], min(monitor_size, X.shape[0]),
                                                   replace=False)

@@ -34,9 +34,14 @@ def check_labels(y, num_rows: int, num_classes: int, name: str = "y") -> np.ndar
     return y
 
 
+def is_real(value) -> bool:
+    """A real number (Python or NumPy), not a bool, not a string."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 def check_reg(reg) -> float:
     """Regularization strength: a finite number >= 0."""
-    if not np.isscalar(reg) or not np.isfinite(reg) or reg < 0:
+    if not is_real(reg) or not np.isfinite(reg) or reg < 0:
         raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
     return float(reg)
 
@@ -49,6 +54,8 @@ def check_linear_inputs(W, X, y, reg):
         raise ValueError(
             f"X has {X.shape[1]} features per row but W expects {W.shape[0]} (W is {W.shape})"
         )
+    if X.shape[0] == 0:
+        raise ValueError("X has no rows: the mean loss over zero examples is undefined")
     y = check_labels(y, X.shape[0], W.shape[1])
     return W, X, y, check_reg(reg)
 

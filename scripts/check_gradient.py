@@ -38,7 +38,10 @@ def load_user_object(spec: str):
     # The user's file may import its neighbours (e.g. a cs231n package).
     sys.path.insert(0, str(file.resolve().parent))
     sys.modules[module_name] = module
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:  # whatever the user's file raised while loading
+        raise ValueError(f"{file} failed to load: {type(exc).__name__}: {exc}") from exc
     if not hasattr(module, name):
         raise ValueError(f"{file} defines no {name!r}")
     return getattr(module, name)
