@@ -62,6 +62,22 @@ def dev_batch(splits):
     return dev_batch_rows(splits)
 
 
+@pytest.fixture(scope="session")
+def dev_batch_bias(dev_batch):
+    """The dev batch with the bias trick: rows (500, 3073) float64 ending in a 1, and labels."""
+    X, y = dev_batch
+    return np.hstack([X, np.ones((X.shape[0], 1))]), y
+
+
+@pytest.fixture(scope="session")
+def linear_parity_cases(dev_batch):
+    """The SVM/softmax parity cases (W scales x reg values) built from the dev batch."""
+    from ref_torch.linear_svm import linear_cases
+
+    X, y = dev_batch
+    return linear_cases(X, y)
+
+
 @pytest.fixture(params=[np.float64, np.float32], ids=["float64", "float32"])
 def dtype(request):
     return np.dtype(request.param)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ref_torch.linear_svm import PARITY_CASES, SVM_KIND, linear_cases
+from ref_torch.linear_svm import PARITY_CASES, SVM_KIND
 from ref_torch.parity import check_parity, run_kind
 from ref_torch.tolerances import GRAD_CHECK_RTOL
 from scratch_numpy.gradient_check import grad_check_sparse
@@ -19,20 +19,10 @@ from scratch_numpy.linear_svm import svm_loss_naive, svm_loss_vectorized
 IMPLEMENTATIONS = [svm_loss_naive, svm_loss_vectorized]
 
 
-@pytest.fixture(scope="module")
-def cases(dev_batch):
-    X, y = dev_batch
-    return linear_cases(X, y)
-
-
-def with_bias(X):
-    return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
-
-
 @pytest.mark.parametrize("case_index", range(len(PARITY_CASES)))
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda f: f.__name__)
-def test_numpy_matches_torch(cases, case_index, impl, dtype, device):
-    name, inputs = cases[case_index]
+def test_numpy_matches_torch(linear_parity_cases, case_index, impl, dtype, device):
+    name, inputs = linear_parity_cases[case_index]
     report = check_parity(lambda inp: impl(inp["W"], inp["X"], inp["y"], inp["reg"]),
                           SVM_KIND.torch_loss, inputs, ("W",), dtype=dtype, device=device,
                           case=name)
@@ -40,8 +30,8 @@ def test_numpy_matches_torch(cases, case_index, impl, dtype, device):
 
 
 @pytest.mark.parametrize("case_index", range(len(PARITY_CASES)))
-def test_naive_matches_vectorized(cases, case_index, dtype):
-    _, inputs = cases[case_index]
+def test_naive_matches_vectorized(linear_parity_cases, case_index, dtype):
+    _, inputs = linear_parity_cases[case_index]
     W, X = inputs["W"].astype(dtype), inputs["X"].astype(dtype)
     loss_n, dW_n = svm_loss_naive(W, X, inputs["y"], inputs["reg"])
     loss_v, dW_v = svm_loss_vectorized(W, X, inputs["y"], inputs["reg"])
@@ -52,9 +42,9 @@ def test_naive_matches_vectorized(cases, case_index, dtype):
     assert np.abs(dW_n - dW_v).max() <= tol * np.abs(dW_v).max()
 
 
-def test_cases_have_active_and_inactive_margins(cases):
+def test_cases_have_active_and_inactive_margins(linear_parity_cases):
     """The larger W scales must exercise both sides of the hinge."""
-    _, inputs = cases[-1]
+    _, inputs = linear_parity_cases[-1]
     scores = inputs["X"] @ inputs["W"]
     margins = scores - scores[np.arange(len(scores)), inputs["y"]][:, None] + 1
     active = (margins > 0).mean()
@@ -62,9 +52,8 @@ def test_cases_have_active_and_inactive_margins(cases):
 
 
 @pytest.mark.parametrize("reg", [0.0, 1e2])
-def test_gradient_check_smooth_probes(dev_batch, reg):
-    X, y = dev_batch
-    X = with_bias(X)
+def test_gradient_check_smooth_probes(dev_batch_bias, reg):
+    X, y = dev_batch_bias
     W = 1e-3 * np.random.default_rng(1).standard_normal((X.shape[1], 10))
     _, dW = svm_loss_vectorized(W, X, y, reg)
     check = grad_check_sparse(lambda w: svm_loss_vectorized(w, X, y, reg)[0], W, dW,
@@ -74,10 +63,9 @@ def test_gradient_check_smooth_probes(dev_batch, reg):
     assert check.max_rel_error < GRAD_CHECK_RTOL, str(check)
 
 
-def test_gradient_check_fails_a_wrong_gradient(dev_batch):
+def test_gradient_check_fails_a_wrong_gradient(dev_batch_bias):
     """The bar is tight enough to fail dW missing the 2 of the reg gradient."""
-    X, y = dev_batch
-    X = with_bias(X)
+    X, y = dev_batch_bias
     W = 1e-3 * np.random.default_rng(1).standard_normal((X.shape[1], 10))
     reg = 1e2
     _, dW = svm_loss_vectorized(W, X, y, reg)
@@ -86,15 +74,14 @@ def test_gradient_check_fails_a_wrong_gradient(dev_batch):
     assert check.max_rel_error > 100 * GRAD_CHECK_RTOL, str(check)
 
 
-def kink_setup(dev_batch):
+def kink_setup(dev_batch_bias):
     """W where example 0's margin for one wrong class is 1e-12: a hinge kink.
 
     Returns (f, x, analytic): f(x) is the loss as a function of the single
     weight x = W[d, j] with the largest |X[0, d]|, so a probe of +-h moves that
     margin by ~|X[0, d]| h >> 1e-12 and straddles the kink.
     """
-    X, y = dev_batch
-    X = with_bias(X)
+    X, y = dev_batch_bias
     W = 1e-3 * np.random.default_rng(3).standard_normal((X.shape[1], 10))
     j = (y[0] + 1) % 10
     d = int(np.argmax(np.abs(X[0])))
@@ -109,8 +96,8 @@ def kink_setup(dev_batch):
     return f, np.array([W[d, j]]), np.array([svm_loss_vectorized(W, X, y, 0.0)[1][d, j]])
 
 
-def test_kink_probe_is_detected_and_reported(dev_batch):
-    f, x, analytic = kink_setup(dev_batch)
+def test_kink_probe_is_detected_and_reported(dev_batch_bias):
+    f, x, analytic = kink_setup(dev_batch_bias)
     check = grad_check_sparse(f, x, analytic, num_checks=1, seed=0)
     report = str(check)
     print(report)
@@ -140,10 +127,9 @@ def test_torch_subgradient_at_kink_is_zero():
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda f: f.__name__)
-def test_initial_loss_is_num_classes_minus_one(dev_batch, impl):
+def test_initial_loss_is_num_classes_minus_one(dev_batch_bias, impl):
     """Tiny W: every score ~0, each of the C - 1 wrong classes has margin ~1."""
-    X, y = dev_batch
-    X = with_bias(X)
+    X, y = dev_batch_bias
     W = 1e-7 * np.random.default_rng(0).standard_normal((X.shape[1], 10))
     loss, _ = impl(W, X, y, 0.0)
     assert loss == pytest.approx(9.0, abs=0.01)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from ref_torch.linear_svm import PARITY_CASES, linear_cases
+from ref_torch.linear_svm import PARITY_CASES
 from ref_torch.parity import check_parity, run_kind
 from ref_torch.softmax import SOFTMAX_KIND, softmax_loss
 from ref_torch.tolerances import GRAD_CHECK_RTOL
@@ -21,20 +21,10 @@ from scratch_numpy.softmax import softmax_loss_naive, softmax_loss_vectorized
 IMPLEMENTATIONS = [softmax_loss_naive, softmax_loss_vectorized]
 
 
-@pytest.fixture(scope="module")
-def cases(dev_batch):
-    X, y = dev_batch
-    return linear_cases(X, y)
-
-
-def with_bias(X):
-    return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
-
-
 @pytest.mark.parametrize("case_index", range(len(PARITY_CASES)))
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda f: f.__name__)
-def test_numpy_matches_torch(cases, case_index, impl, dtype, device):
-    name, inputs = cases[case_index]
+def test_numpy_matches_torch(linear_parity_cases, case_index, impl, dtype, device):
+    name, inputs = linear_parity_cases[case_index]
     report = check_parity(lambda inp: impl(inp["W"], inp["X"], inp["y"], inp["reg"]),
                           SOFTMAX_KIND.torch_loss, inputs, ("W",), dtype=dtype, device=device,
                           case=name)
@@ -42,8 +32,8 @@ def test_numpy_matches_torch(cases, case_index, impl, dtype, device):
 
 
 @pytest.mark.parametrize("case_index", range(len(PARITY_CASES)))
-def test_naive_matches_vectorized(cases, case_index, dtype):
-    _, inputs = cases[case_index]
+def test_naive_matches_vectorized(linear_parity_cases, case_index, dtype):
+    _, inputs = linear_parity_cases[case_index]
     W, X = inputs["W"].astype(dtype), inputs["X"].astype(dtype)
     loss_n, dW_n = softmax_loss_naive(W, X, inputs["y"], inputs["reg"])
     loss_v, dW_v = softmax_loss_vectorized(W, X, inputs["y"], inputs["reg"])
@@ -54,9 +44,8 @@ def test_naive_matches_vectorized(cases, case_index, dtype):
 
 
 @pytest.mark.parametrize("reg", [0.0, 1e2])
-def test_gradient_check(dev_batch, reg):
-    X, y = dev_batch
-    X = with_bias(X)
+def test_gradient_check(dev_batch_bias, reg):
+    X, y = dev_batch_bias
     W = 1e-3 * np.random.default_rng(1).standard_normal((X.shape[1], 10))
     _, dW = softmax_loss_vectorized(W, X, y, reg)
     check = grad_check_sparse(lambda w: softmax_loss_vectorized(w, X, y, reg)[0], W, dW,
@@ -66,9 +55,8 @@ def test_gradient_check(dev_batch, reg):
     assert check.max_rel_error < GRAD_CHECK_RTOL, str(check)
 
 
-def test_gradient_check_fails_a_wrong_gradient(dev_batch):
-    X, y = dev_batch
-    X = with_bias(X)
+def test_gradient_check_fails_a_wrong_gradient(dev_batch_bias):
+    X, y = dev_batch_bias
     W = 1e-3 * np.random.default_rng(1).standard_normal((X.shape[1], 10))
     reg = 1e2
     _, dW = softmax_loss_vectorized(W, X, y, reg)
@@ -78,10 +66,10 @@ def test_gradient_check_fails_a_wrong_gradient(dev_batch):
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda f: f.__name__)
-def test_initial_loss_is_log_num_classes(dev_batch, impl, dtype):
+def test_initial_loss_is_log_num_classes(dev_batch_bias, impl, dtype):
     """Tiny W: all 10 classes equally likely, loss ~ -log(0.1) = 2.3026."""
-    X, y = dev_batch
-    X = with_bias(X).astype(dtype)
+    X, y = dev_batch_bias
+    X = X.astype(dtype)
     W = (1e-4 * np.random.default_rng(0).standard_normal((X.shape[1], 10))).astype(dtype)
     loss, _ = impl(W, X, y, 0.0)
     assert loss == pytest.approx(-np.log(0.1), abs=0.02)
