@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scratch_numpy.data import CIFAR10NotFoundError, load_cifar10, split_cifar10  # noqa: E402
-from scratch_numpy.data import dev_batch as dev_batch_rows  # noqa: E402
+from scratch_numpy.preprocessing import dev_batch as dev_batch_rows  # noqa: E402
 
 
 def pytest_addoption(parser):

@@ -11,9 +11,9 @@ import pytest
 
 from scratch_numpy import data as cifar
 from scratch_numpy.data import (
-    CIFAR10Error, CIFAR10NotFoundError, Preprocessor, find_cifar10_dir, load_batch,
-    load_cifar10, preprocess_splits, split_cifar10,
+    CIFAR10Error, CIFAR10NotFoundError, find_cifar10_dir, load_batch, load_cifar10, split_cifar10,
 )
+from scratch_numpy.preprocessing import Preprocessor, preprocess_splits
 
 
 def write_batch(path, **overrides):

@@ -12,7 +12,9 @@ from ref_torch.parity import compare_arrays, get_kind, run_kind
 from ref_torch.tolerances import GRAD_CHECK_RTOL, TWO_LAYER_GRAD_CHECK_MIN_GRAD, parity_rtol
 from scratch_numpy import two_layer_net as np_net
 from scratch_numpy.gradient_check import grad_check_sparse
-from scratch_numpy.two_layer_net import TrainingDivergedError, TwoLayerNet
+from scratch_numpy.preprocessing import flip_rows_horizontally
+from scratch_numpy.training import TrainingDivergedError
+from scratch_numpy.two_layer_net import TwoLayerNet
 
 ACTIVATIONS = ["relu", "sigmoid", "tanh"]
 PARAMS = ("W1", "b1", "W2", "b2")
@@ -247,7 +249,7 @@ def test_unit_statistics_count_dead_and_saturated_units():
 
 def test_flip_mirrors_images_left_to_right():
     images = np.arange(2 * 32 * 32 * 3, dtype=np.float64).reshape(2, 32, 32, 3)
-    flipped = np_net.flip_rows_horizontally(images.reshape(2, -1)).reshape(images.shape)
+    flipped = flip_rows_horizontally(images.reshape(2, -1)).reshape(images.shape)
     np.testing.assert_array_equal(flipped, images[:, :, ::-1, :])
     torch_flipped = torch_net._flip_rows(torch.from_numpy(images.reshape(2, -1)))
     np.testing.assert_array_equal(torch_flipped.numpy().reshape(images.shape), flipped)
@@ -359,10 +361,11 @@ def test_bad_training_arguments_are_refused(dev_batch):
 @pytest.mark.slow
 def test_chosen_configuration_reaches_55_percent_test_accuracy(splits):
     """The full training run of the README (minutes on 2 cores)."""
-    from scripts.two_layer_net import CHOSEN, load_rows, train_config
+    from scratch_numpy.preprocessing import network_rows
+    from scripts.configs import NET_CHOSEN, train_net_config
 
-    rows = load_rows(splits)
-    net, history = train_config(rows, CHOSEN, progress=False)
+    rows = network_rows(splits)
+    net, history = train_net_config(rows, NET_CHOSEN, progress=False)
     assert history["best_val_acc"] >= 0.55
     assert net.accuracy(rows.X_test, rows.y_test) >= 0.55
 

@@ -1,4 +1,4 @@
-"""CIFAR-10 data layer: safe loading, the assignment's splits, preprocessing.
+"""CIFAR-10 data layer: safe loading and the assignment's splits.
 
 NumPy and the standard library only (the torch side converts with
 ``torch.from_numpy``).
@@ -22,8 +22,12 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the type only: preprocessing imports this module
+    from scratch_numpy.preprocessing import Preprocessor
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (32, 32, 3)
@@ -231,7 +235,8 @@ def load_cifar10(root: str | os.PathLike | None = None) -> CIFAR10:
 
 @dataclass(frozen=True)
 class Splits:
-    """The assignment's splits, images still uint8 (N, 32, 32, 3).
+    """The assignment's splits: uint8 images (N, 32, 32, 3) as loaded, or rows ready
+    for the models after :func:`scratch_numpy.preprocessing.preprocess_splits`.
 
     train: the first ``num_training`` training images; val: the next
     ``num_validation``; test: the first ``num_test`` test images; dev: a seeded
@@ -246,6 +251,9 @@ class Splits:
     y_test: np.ndarray
     X_dev: np.ndarray
     y_dev: np.ndarray
+    # The statistics the rows were transformed with (see scratch_numpy.preprocessing);
+    # None while the images are raw uint8.
+    preprocessor: Preprocessor | None = None
 
 
 def split_cifar10(
@@ -285,113 +293,3 @@ def split_cifar10(
         X_dev=data.X_train[dev],
         y_dev=data.y_train[dev],
     )
-
-
-class Preprocessor:
-    """Rows, mean-image subtraction, optional std scaling and bias column.
-
-    Statistics are learned by :meth:`fit` on the training split only, then
-    :meth:`transform` applies them unchanged to any split (fitting them on
-    val/test leaks information, a common mistake the seed notes call out):
-
-        prep = Preprocessor(bias_trick=True).fit(splits.X_train)
-        X_val = prep.transform(splits.X_val)
-
-    transform(X): X (N, 32, 32, 3) or (N, 3072), any real dtype ->
-    ``(N, 3072)``, or ``(N, 3073)`` with ``bias_trick``, in ``dtype``:
-    ``(x - mean) / std`` per feature, then a trailing column of ones.
-    """
-
-    def __init__(self, subtract_mean: bool = True, normalize_std: bool = False,
-                 bias_trick: bool = False, dtype=np.float64):
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-        self.subtract_mean = subtract_mean
-        self.normalize_std = normalize_std
-        self.bias_trick = bias_trick
-        self.dtype = dtype
-        self.mean_: np.ndarray | None = None
-        self.std_: np.ndarray | None = None
-
-    @staticmethod
-    def _rows(X) -> np.ndarray:
-        """``(N, 3072)`` view of ``X`` in its own dtype, checked numeric and finite."""
-        X = np.asarray(X)
-        if X.ndim < 2 or int(np.prod(X.shape[1:])) != NUM_FEATURES:
-            raise ValueError(
-                f"expected images of shape (N, 32, 32, 3) or rows (N, 3072), got {X.shape}"
-            )
-        if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)):
-            raise ValueError(f"expected a numeric array, got dtype {X.dtype}")
-        if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
-            raise ValueError("input contains NaN or infinite values")
-        return X.reshape(X.shape[0], NUM_FEATURES)
-
-    def fit(self, X_train) -> "Preprocessor":
-        """Learn the per-feature mean (and std) of the training images, in float64."""
-        X = self._rows(X_train)
-        if X.shape[0] == 0:
-            raise ValueError("cannot fit preprocessing statistics on zero images")
-        self.mean_ = X.mean(axis=0, dtype=np.float64)
-        # Two passes in row chunks: exact enough, and no float64 copy of all of X.
-        sq = np.zeros(NUM_FEATURES)
-        for start in range(0, X.shape[0], 4096):
-            sq += ((X[start:start + 4096] - self.mean_) ** 2).sum(axis=0)
-        std = np.sqrt(sq / X.shape[0])
-        # A constant feature has std 0; leave it unscaled rather than divide by 0.
-        self.std_ = np.where(std > 0, std, 1.0)
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        """Apply the fitted statistics; never refits."""
-        if self.mean_ is None:
-            raise ValueError("Preprocessor.transform called before fit: fit on the training split first")
-        X = self._rows(X).astype(np.float64)
-        if self.subtract_mean:
-            X -= self.mean_
-        if self.normalize_std:
-            X /= self.std_
-        if self.bias_trick:
-            X = np.hstack([X, np.ones((X.shape[0], 1))])
-        return X.astype(self.dtype, copy=False)
-
-    def fit_transform(self, X_train) -> np.ndarray:
-        return self.fit(X_train).transform(X_train)
-
-
-@dataclass(frozen=True)
-class PreprocessedSplits:
-    """Rows ready for the models, with the fitted :class:`Preprocessor`."""
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    X_dev: np.ndarray
-    y_dev: np.ndarray
-    preprocessor: Preprocessor
-
-
-def preprocess_splits(splits: Splits, **options) -> PreprocessedSplits:
-    """Fit a :class:`Preprocessor` (``options``) on ``splits.X_train`` and apply it to all."""
-    prep = Preprocessor(**options).fit(splits.X_train)
-    return PreprocessedSplits(
-        X_train=prep.transform(splits.X_train), y_train=splits.y_train,
-        X_val=prep.transform(splits.X_val), y_val=splits.y_val,
-        X_test=prep.transform(splits.X_test), y_test=splits.y_test,
-        X_dev=prep.transform(splits.X_dev), y_dev=splits.y_dev,
-        preprocessor=prep,
-    )
-
-
-def dev_batch(splits: Splits, **options) -> tuple[np.ndarray, np.ndarray]:
-    """The dev rows, preprocessed (``options``) with statistics fit on the training split.
-
-    Returns X_dev (num_dev, 3072[+1]) and y_dev (num_dev,). Cheaper than
-    :func:`preprocess_splits` when only the dev batch is needed.
-    """
-    prep = Preprocessor(**options).fit(splits.X_train)
-    return prep.transform(splits.X_dev), splits.y_dev

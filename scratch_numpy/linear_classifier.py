@@ -8,77 +8,25 @@
 
 (a step schedule: ``lr_decay = 1`` keeps the rate constant).
 
-Sampling is reproducible: one ``np.random.default_rng(seed)`` first draws
-the initial weights (only when ``W`` is still None), then the minibatch
-indices as :func:`minibatches` yields them, so another implementation can
-replay the same batches.
+Training runs on :class:`scratch_numpy.solver.Solver` (plain SGD, the
+parameters checked after every step). Sampling is reproducible: one
+``np.random.default_rng(seed)`` first draws the initial weights (only when
+``W`` is still None), then the minibatch indices as
+:func:`scratch_numpy.training.minibatches` yields them, so another
+implementation can replay the same batches.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import numpy as np
 
-from scratch_numpy.linear_svm import svm_loss_vectorized
-from scratch_numpy.softmax import softmax_loss_vectorized
-from scratch_numpy.validation import check_array, check_labels, check_reg, is_real
+from scratch_numpy.linear_svm import svm_loss_core, svm_loss_vectorized
+from scratch_numpy.softmax import softmax_loss_core, softmax_loss_vectorized
+from scratch_numpy.solver import Solver
+from scratch_numpy.validation import check_array, check_labels, check_reg
 
 # Standard deviation of the random initial weights (the assignment's value).
 INIT_SCALE = 1e-3
-
-
-class NonFiniteLossError(FloatingPointError, ValueError):
-    """Training produced a NaN or infinite loss or gradient (learning rate too large?).
-
-    The classifier keeps the last finite weights; ``iteration`` is the step that
-    failed and ``loss_history`` the finite losses before it.
-    """
-
-    def __init__(self, message: str, iteration: int, loss_history: list[float]):
-        super().__init__(message)
-        self.iteration = iteration
-        self.loss_history = loss_history
-
-
-def _check_batch_size(num_train: int, batch_size: int, replace: bool) -> None:
-    if not replace and batch_size > num_train:
-        raise ValueError(
-            f"batch_size = {batch_size} exceeds the {num_train} training rows; "
-            "use replace=True or a smaller batch"
-        )
-
-
-def minibatches(rng: np.random.Generator, num_train: int, batch_size: int, num_iters: int,
-                replace: bool = True) -> Iterator[np.ndarray]:
-    """``num_iters`` index arrays of ``batch_size`` rows, drawn from ``rng`` lazily.
-
-    With ``replace`` a row may appear twice in one batch (cheap, and the
-    assignment's choice); without it each batch holds distinct rows.
-    """
-    _check_batch_size(num_train, batch_size, replace)
-    return (rng.choice(num_train, batch_size, replace=replace) for _ in range(num_iters))
-
-
-def check_training_options(num_train: int, learning_rate, num_iters, batch_size, lr_decay,
-                           decay_every, replace: bool) -> None:
-    """ValueError for any option SGD cannot run with."""
-    if not (is_real(learning_rate) and np.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
-    for name, value in (("num_iters", num_iters), ("batch_size", batch_size),
-                        ("decay_every", decay_every)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-            raise ValueError(f"{name} must be an int, got {value!r}")
-    if num_iters < 0:
-        raise ValueError(f"num_iters must be >= 0, got {num_iters}")
-    if batch_size < 1 or decay_every < 1:
-        raise ValueError(
-            f"batch_size and decay_every must be >= 1, got {batch_size}, {decay_every}")
-    if not (is_real(lr_decay) and 0 < lr_decay <= 1):
-        raise ValueError(f"lr_decay must lie in (0, 1], got {lr_decay!r}")
-    if num_train == 0:
-        raise ValueError("cannot train on zero rows")
-    _check_batch_size(num_train, batch_size, replace)
 
 
 class LinearClassifier:
@@ -105,43 +53,35 @@ class LinearClassifier:
           W and the batches (see the module docstring).
 
         Returns the list of minibatch losses, one per iteration. Raises
-        :class:`NonFiniteLossError` (keeping the last finite W) when the loss,
-        the gradient or the updated weights stop being finite.
+        :class:`~scratch_numpy.training.TrainingDivergedError` (keeping the last
+        finite W) when the loss or the updated weights stop being finite.
         """
         X = check_array(X, "X", 2)
+        # Cast once here: the loss of each step then runs unchecked on these rows.
+        X = X.astype(np.promote_types(X.dtype, np.float32), copy=False)
         num_train, dim = X.shape
         num_classes = self.W.shape[1] if self.W is not None else np.iinfo(np.int64).max
         y = check_labels(y, num_train, num_classes)
         reg = check_reg(reg)
-        check_training_options(num_train, learning_rate, num_iters, batch_size, lr_decay,
-                               decay_every, replace)
+        if self.W is not None and self.W.shape[0] != dim:
+            raise ValueError(f"X has {dim} features but W has shape {self.W.shape}")
         rng = np.random.default_rng(seed)
+        params = {}
+        # Built first so that a refused option leaves the classifier untouched;
+        # it draws nothing from rng until train().
+        solver = Solver(params, lambda X_batch, y_batch: self._loss(params["W"], X_batch, y_batch, reg),
+                        X, y, learning_rate=learning_rate, lr_decay=lr_decay,
+                        decay_every=decay_every, batch_size=batch_size, num_iters=num_iters,
+                        batches="replace" if replace else "distinct", rng=rng,
+                        check_every_step=True, verbose=verbose, print_every=100)
         if self.W is None:
             num_classes = max(int(y.max()) + 1, 2)
-            dtype = np.promote_types(X.dtype, np.float32)
-            self.W = (INIT_SCALE * rng.standard_normal((dim, num_classes))).astype(dtype)
-        elif self.W.shape[0] != dim:
-            raise ValueError(f"X has {dim} features but W has shape {self.W.shape}")
-
-        loss_history = []
-        batches = minibatches(rng, num_train, batch_size, num_iters, replace)
-        for it, idx in enumerate(batches):
-            # Overflow is caught below, as a non-finite loss, not as a warning.
-            with np.errstate(over="ignore", invalid="ignore"):
-                loss, grad = self.loss(X[idx], y[idx], reg)
-                step = learning_rate * lr_decay ** (it // decay_every)
-                new_W = self.W - step * grad
-            if not (np.isfinite(loss) and np.isfinite(new_W).all()):
-                raise NonFiniteLossError(
-                    f"training stopped at iteration {it}: the loss is {loss} and the updated "
-                    f"weights are {'finite' if np.isfinite(new_W).all() else 'not finite'} "
-                    f"(learning_rate={learning_rate}, reg={reg} may be too large); "
-                    "W keeps the last finite weights", it, loss_history)
-            self.W = new_W
-            loss_history.append(loss)
-            if verbose and it % 100 == 0:
-                print(f"iteration {it} / {num_iters}: loss {loss:f}")
-        return loss_history
+            self.W = (INIT_SCALE * rng.standard_normal((dim, num_classes))).astype(X.dtype)
+        params["W"] = self.W
+        try:
+            return solver.train()["loss_history"]
+        finally:
+            self.W = params["W"]
 
     def predict(self, X) -> np.ndarray:
         """Predicted labels ``argmax_j (X @ W)_j``: X (N, D) -> (N,) int64."""
@@ -153,7 +93,11 @@ class LinearClassifier:
         return np.argmax(X @ self.W, axis=1)
 
     def loss(self, X_batch, y_batch, reg):
-        """(loss, dW) on a minibatch; X_batch (B, D), y_batch (B,)."""
+        """(loss, dW) on a minibatch; X_batch (B, D), y_batch (B,); inputs checked."""
+        raise NotImplementedError("subclasses define the loss")
+
+    def _loss(self, W, X_batch, y_batch, reg):
+        """(loss, {"W": dW}) for inputs already checked (the training loop's path)."""
         raise NotImplementedError("subclasses define the loss")
 
 
@@ -163,9 +107,17 @@ class LinearSVM(LinearClassifier):
     def loss(self, X_batch, y_batch, reg):
         return svm_loss_vectorized(self.W, X_batch, y_batch, reg)
 
+    def _loss(self, W, X_batch, y_batch, reg):
+        loss, dW = svm_loss_core(W, X_batch, y_batch, reg)
+        return loss, {"W": dW}
+
 
 class Softmax(LinearClassifier):
     """Softmax (cross-entropy) classifier."""
 
     def loss(self, X_batch, y_batch, reg):
         return softmax_loss_vectorized(self.W, X_batch, y_batch, reg)
+
+    def _loss(self, W, X_batch, y_batch, reg):
+        loss, dW = softmax_loss_core(W, X_batch, y_batch, reg)
+        return loss, {"W": dW}

@@ -61,7 +61,12 @@ def svm_loss_naive(W, X, y, reg):
 
 def svm_loss_vectorized(W, X, y, reg):
     """Multiclass SVM loss without loops; same inputs and outputs as :func:`svm_loss_naive`."""
-    W, X, y, reg = check_linear_float_inputs(W, X, y, reg)
+    return svm_loss_core(*check_linear_float_inputs(W, X, y, reg))
+
+
+def svm_loss_core(W, X, y, reg):
+    """:func:`svm_loss_vectorized` without the input checks: the path of a training loop
+    whose inputs were checked once (W and X of one float dtype, labels in range)."""
     num_train = X.shape[0]
     rows = np.arange(num_train)
     scores = X @ W

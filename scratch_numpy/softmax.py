@@ -57,7 +57,12 @@ def softmax_loss_naive(W, X, y, reg):
 
 def softmax_loss_vectorized(W, X, y, reg):
     """Softmax loss without loops; same inputs and outputs as :func:`softmax_loss_naive`."""
-    W, X, y, reg = check_linear_float_inputs(W, X, y, reg)
+    return softmax_loss_core(*check_linear_float_inputs(W, X, y, reg))
+
+
+def softmax_loss_core(W, X, y, reg):
+    """:func:`softmax_loss_vectorized` without the input checks: the path of a training loop
+    whose inputs were checked once (W and X of one float dtype, labels in range)."""
     num_train = X.shape[0]
     rows = np.arange(num_train)
     shifted = X @ W

@@ -13,7 +13,6 @@ epoch; the parameters of the best validation epoch are kept. NumPy only.
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
@@ -28,7 +27,10 @@ from scratch_numpy.layers import (
     tanh_backward,
     tanh_forward,
 )
-from scratch_numpy.validation import check_array, check_labels, check_reg, is_real
+from scratch_numpy.preprocessing import flip_rows_horizontally, random_flips
+from scratch_numpy.solver import Solver
+from scratch_numpy.validation import (check_array, check_float_dtype, check_int, check_labels,
+                                      check_real, check_reg)
 
 ACTIVATIONS = {
     "relu": (relu_forward, relu_backward),
@@ -39,33 +41,6 @@ PARAM_NAMES = ("W1", "b1", "W2", "b2")
 # A unit whose local derivative act'(z) stays below this passes (almost) no
 # gradient: for ReLU it is inactive (act' = 0), for sigmoid |z| > 4.6.
 SATURATION_THRESHOLD = 0.01
-# Images of CIFAR-10 as rows: 32 x 32 x 3 in height, width, channel order.
-IMAGE_SHAPE = (32, 32, 3)
-
-
-class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or infinite. ``history`` holds what was recorded;
-    the network's parameters are the best-validation ones seen before the divergence."""
-
-    def __init__(self, message: str, history: dict):
-        super().__init__(message)
-        self.history = history
-
-
-def _check_size(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_rates(learning_rate, learning_rate_decay, momentum) -> None:
-    """learning_rate >= 0, learning_rate_decay in [0, 1], momentum in [0, 1)."""
-    for name, value, ok, allowed in (
-            ("learning_rate", learning_rate, lambda v: v >= 0, ">= 0"),
-            ("learning_rate_decay", learning_rate_decay, lambda v: 0 <= v <= 1, "in [0, 1]"),
-            ("momentum", momentum, lambda v: 0 <= v < 1, "in [0, 1)")):
-        if not is_real(value) or not np.isfinite(value) or not ok(value):
-            raise ValueError(f"{name} must be a number {allowed}, got {value!r}")
 
 
 def _check_activation(activation) -> str:
@@ -74,28 +49,6 @@ def _check_activation(activation) -> str:
             f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
         )
     return activation
-
-
-def _check_float_dtype(dtype) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-    return dtype
-
-
-def local_derivative(activation: str, z: np.ndarray) -> np.ndarray:
-    """act'(z) elementwise for the pre-activations ``z`` (ReLU: 1(z > 0))."""
-    if activation == "relu":
-        return (z > 0).astype(z.dtype)
-    out, _ = ACTIVATIONS[activation][0](z)
-    return out * (1 - out) if activation == "sigmoid" else 1 - out * out
-
-
-def flip_rows_horizontally(X: np.ndarray) -> np.ndarray:
-    """Mirror each CIFAR-10 row (32 x 32 x 3, HWC order) left to right; returns a copy."""
-    if X.shape[1] != int(np.prod(IMAGE_SHAPE)):
-        raise ValueError(f"flip augmentation needs rows of 32x32x3 images, got width {X.shape[1]}")
-    return X.reshape(-1, *IMAGE_SHAPE)[:, :, ::-1, :].reshape(X.shape[0], -1)
 
 
 class TwoLayerNet:
@@ -112,13 +65,12 @@ class TwoLayerNet:
 
     def __init__(self, input_size, hidden_size, output_size, std=1e-4, activation="relu",
                  seed=None, dtype=np.float64):
-        D = _check_size(input_size, "input_size")
-        H = _check_size(hidden_size, "hidden_size")
-        C = _check_size(output_size, "output_size")
-        if not is_real(std) or not np.isfinite(std) or std < 0:
-            raise ValueError(f"std must be a finite number >= 0, got {std!r}")
+        D = check_int(input_size, "input_size")
+        H = check_int(hidden_size, "hidden_size")
+        C = check_int(output_size, "output_size")
+        std = check_real(std, "std", low=0)
         self.activation = _check_activation(activation)
-        self.dtype = _check_float_dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         rng = np.random.default_rng(seed)
         self.params = {
             "W1": (std * rng.standard_normal((D, H))).astype(self.dtype),
@@ -227,7 +179,10 @@ class TwoLayerNet:
         """
         X = self._check_X(X)
         z = X @ self.params["W1"] + self.params["b1"]
-        saturated = local_derivative(self.activation, z) < SATURATION_THRESHOLD
+        act_forward, act_backward = ACTIVATIONS[self.activation]
+        # act'(z), elementwise: the layer's backward pass with an upstream gradient of ones.
+        local_derivative = act_backward(np.ones_like(z), act_forward(z)[1])
+        saturated = local_derivative < SATURATION_THRESHOLD
         return float(saturated.all(axis=0).mean()), float(saturated.mean())
 
     def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
@@ -236,6 +191,7 @@ class TwoLayerNet:
               monitor_size=1000, stop_at_val_acc=None):
         """Minibatch SGD with momentum; keeps the parameters of the best validation epoch.
 
+        Runs :class:`scratch_numpy.solver.Solver` ("sgd_momentum", in-place updates).
         X (N, D), y (N,): training rows; X_val, y_val: validation rows (also the
         held-out batch of the dead-unit statistics).
         Update per iteration:  v <- momentum * v - lr * grad;  param <- param + v.
@@ -252,106 +208,33 @@ class TwoLayerNet:
         train_acc_history, val_acc_history, dead_fraction_history,
         saturated_fraction_history, learning_rate_history, train_seconds (per epoch;
         wall time spent training so far, evaluations excluded), best_val_acc,
-        best_epoch. Raises :class:`TrainingDivergedError` when the loss becomes
-        non-finite, after restoring the best parameters so far.
+        best_epoch. Raises :class:`~scratch_numpy.training.TrainingDivergedError`
+        when the loss or the parameters stop being finite, after restoring the
+        best parameters so far.
         """
         X, X_val = self._check_X(X), self._check_X(X_val)
         C = self.sizes[2]
         y, y_val = check_labels(y, X.shape[0], C), check_labels(y_val, X_val.shape[0], C, "y_val")
         reg = check_reg(reg)
-        num_iters, batch_size = _check_size(num_iters, "num_iters"), _check_size(batch_size, "batch_size")
-        _check_rates(learning_rate, learning_rate_decay, momentum)
-        if X.shape[0] == 0 or X_val.shape[0] == 0:
-            raise ValueError("training and validation sets must not be empty")
         if augment_flip:
-            flip_rows_horizontally(X[:1])
-        rng = np.random.default_rng(seed)
-        if batch_indices is not None:
-            batch_indices = np.asarray(batch_indices)
-            if (batch_indices.shape != (num_iters, batch_size)
-                    or not np.issubdtype(batch_indices.dtype, np.integer)
-                    or batch_indices.min() < 0 or batch_indices.max() >= X.shape[0]):
-                raise ValueError(
-                    f"batch_indices must be ({num_iters}, {batch_size}) ints in 0..{X.shape[0] - 1}"
-                )
-        else:
-            batch_indices = minibatch_schedule(X.shape[0], batch_size, num_iters, rng)
+            flip_rows_horizontally(X[:0])  # refuses rows that are not images, before any work
+        X_held = X_val[:check_int(monitor_size, "monitor_size")]
 
-        monitor_size = _check_size(monitor_size, "monitor_size")
-        iterations_per_epoch = max(X.shape[0] // batch_size, 1)
-        monitor = np.random.default_rng(0).choice(X.shape[0], min(monitor_size, X.shape[0]),
-                                                  replace=False)
-        X_monitor, y_monitor = X[monitor], y[monitor]
-        X_held = X_val[:monitor_size]
-        history = {key: [] for key in ("loss_history", "epochs", "train_acc_history",
-                                       "val_acc_history", "dead_fraction_history",
-                                       "saturated_fraction_history", "learning_rate_history",
-                                       "train_seconds")}
-        history.update(best_val_acc=-1.0, best_epoch=0.0)
-        best_params = {k: v.copy() for k, v in self.params.items()}
-        velocity = {k: np.zeros_like(v) for k, v in self.params.items()}
-        lr = float(learning_rate)
-        clock = {"start": time.perf_counter(), "evaluating": 0.0}
-
-        def record(epoch):
-            began = time.perf_counter()
-            history["train_seconds"].append(began - clock["start"] - clock["evaluating"])
-            val_acc = float(np.mean(self.predict(X_val) == y_val))
+        def unit_fractions():
             dead, saturated = self.unit_statistics(X_held)
-            for key, value in (("epochs", epoch), ("train_acc_history",
-                               float(np.mean(self.predict(X_monitor) == y_monitor))),
-                               ("val_acc_history", val_acc), ("dead_fraction_history", dead),
-                               ("saturated_fraction_history", saturated),
-                               ("learning_rate_history", lr)):
-                history[key].append(value)
-            if val_acc > history["best_val_acc"]:
-                history.update(best_val_acc=val_acc, best_epoch=epoch)
-                best_params.update({k: v.copy() for k, v in self.params.items()})
-            if verbose:
-                print(f"epoch {epoch:g}: train acc {history['train_acc_history'][-1]:.3f} "
-                      f"val acc {val_acc:.3f} dead {dead:.3f} lr {lr:.2e}")
-            clock["evaluating"] += time.perf_counter() - began
+            return {"dead_fraction": dead, "saturated_fraction": saturated}
 
-        record(0.0)
-        steps = range(num_iters)
-        if progress:
-            from tqdm import tqdm  # optional extra: the package itself needs NumPy only
-
-            steps = tqdm(steps, desc=f"numpy {self.activation} H={self.sizes[1]}", leave=False)
-        for it in steps:
-            idx = batch_indices[it]
-            X_batch = X[idx]
-            if augment_flip:
-                flip = rng.random(len(idx)) < 0.5
-                X_batch[flip] = flip_rows_horizontally(X_batch[flip])
-            try:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    loss, grads = self._loss_and_grads(X_batch, y[idx], reg)
-            except FloatingPointError:
-                loss = float("nan")
-            if not np.isfinite(loss):
-                self.params = best_params
-                raise TrainingDivergedError(
-                    f"training diverged at iteration {it} (loss {loss}) with learning_rate "
-                    f"{learning_rate:g}, reg {reg:g}: lower the learning rate. The parameters "
-                    f"are those of the best validation epoch so far (epoch {history['best_epoch']:g}, "
-                    f"val acc {history['best_val_acc']:.3f}).", history)
-            history["loss_history"].append(loss)
-            for name, param in self.params.items():
-                v = velocity[name]
-                v *= momentum
-                v -= lr * grads[name]
-                param += v
-            done = it + 1
-            if done % iterations_per_epoch == 0 or done == num_iters:
-                if done % iterations_per_epoch == 0:
-                    lr *= learning_rate_decay
-                record(done / iterations_per_epoch)
-                if stop_at_val_acc is not None and history["val_acc_history"][-1] >= stop_at_val_acc:
-                    break
-
-        self.params = best_params
-        return history
+        solver = Solver(
+            self.params, lambda X_batch, y_batch: self._loss_and_grads(X_batch, y_batch, reg),
+            X, y, X_val, y_val, predict_fn=self.predict, update_rule="sgd_momentum",
+            learning_rate=learning_rate, momentum=momentum, lr_decay=learning_rate_decay,
+            batch_size=batch_size, num_iters=num_iters,
+            batches="epoch" if batch_indices is None else batch_indices,
+            rng=np.random.default_rng(seed), augment=random_flips if augment_flip else None,
+            monitor_size=monitor_size, epoch_metrics=unit_fractions,
+            stop_at_val_acc=stop_at_val_acc, verbose=verbose, progress=progress,
+            label=f"numpy {self.activation} H={self.sizes[1]}")
+        return solver.train()
 
     def save(self, path) -> None:
         """Write the parameters and the activation to an ``.npz`` file (no pickles)."""
@@ -366,15 +249,3 @@ class TwoLayerNet:
                 raise ValueError(f"{path}: not a TwoLayerNet file, missing {', '.join(missing)}")
             return cls.from_params({k: data[k] for k in PARAM_NAMES}, str(data["activation"]))
 
-
-def minibatch_schedule(num_train: int, batch_size: int, num_iters: int, rng) -> np.ndarray:
-    """(num_iters, batch_size) row indices: each epoch a fresh random permutation,
-    cut into consecutive minibatches (every row seen once per epoch when
-    batch_size divides num_train; small sets are sampled with replacement)."""
-    if batch_size > num_train:
-        return rng.integers(0, num_train, size=(num_iters, batch_size))
-    per_epoch = num_train // batch_size
-    epochs = -(-num_iters // per_epoch)
-    batches = [rng.permutation(num_train)[:per_epoch * batch_size].reshape(per_epoch, batch_size)
-               for _ in range(epochs)]
-    return np.concatenate(batches)[:num_iters]

@@ -39,11 +39,60 @@ def is_real(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
+def check_int(value, name: str, minimum: int | None = 1, maximum: int | None = None) -> int:
+    """An integer (Python or NumPy, not a bool) in ``minimum..maximum`` (None: unbounded)."""
+    if minimum is not None and maximum is not None:
+        kind = f"an integer in {minimum}..{maximum}"
+    elif minimum == 1:
+        kind = "a positive integer"
+    elif minimum is not None:
+        kind = f"an integer >= {minimum}"
+    else:
+        kind = "an integer"
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            or (minimum is not None and value < minimum) or (maximum is not None and value > maximum)):
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return int(value)
+
+
+def _interval(low, high, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high:g}"
+    return ""
+
+
+def check_real(value, name: str, low: float | None = None, high: float | None = None,
+               low_open: bool = False, high_open: bool = False) -> float:
+    """A finite real number (not a bool or a string) in the interval given by its bounds.
+
+    ``low``/``high`` None: unbounded on that side; ``*_open``: the bound itself is excluded.
+    """
+    ok = is_real(value) and bool(np.isfinite(value))
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        raise ValueError(f"{name} must be a finite number"
+                         f"{_interval(low, high, low_open, high_open)}, got {value!r}")
+    return float(value)
+
+
+def check_float_dtype(dtype) -> np.dtype:
+    """float32 or float64, the two precisions the models compute in."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
 def check_reg(reg) -> float:
     """Regularization strength: a finite number >= 0."""
-    if not is_real(reg) or not np.isfinite(reg) or reg < 0:
-        raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
-    return float(reg)
+    return check_real(reg, "reg", low=0)
 
 
 def check_linear_inputs(W, X, y, reg):

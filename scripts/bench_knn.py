@@ -38,9 +38,9 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from ref_torch.knn import KNearestNeighbor as TorchKNN
-from scratch_numpy.data import CIFAR10NotFoundError, load_cifar10
 from scratch_numpy.knn import KNearestNeighbor, _l2_squared_float64, nearest_from_distances
-from scripts.knn import assignment_subset, pixel_rows
+from scratch_numpy.preprocessing import assignment_subset, pixel_rows
+from scripts.cli import add_cifar10_argument, command, load_data
 
 
 def timed(fn, repeats: int):
@@ -202,9 +202,10 @@ def l1_section(args, data) -> None:
           + f", accuracy {100 * accuracy:.2f}%")
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cifar10-dir", default=None)
+    add_cifar10_argument(parser)
     parser.add_argument("--num-train", type=int, default=50_000)
     parser.add_argument("--num-test", type=int, default=10_000, help="test images for the L2 table")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the fast paths (median)")
@@ -215,11 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--l1-num-test", type=int, default=10_000, help="test images for the L1 run")
     parser.add_argument("--only", nargs="+", choices=["l2", "loops", "l1"], default=["l2", "loops", "l1"])
     args = parser.parse_args(argv)
-    try:
-        data = load_cifar10(args.cifar10_dir)
-    except CIFAR10NotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    data = load_data(args.cifar10_dir)
 
     torch.set_num_threads(args.threads)
     try:

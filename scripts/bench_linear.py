@@ -27,7 +27,9 @@ import torch
 from ref_torch.linear_classifier import TorchLinearSVM, TorchSoftmax
 from ref_torch.linear_svm import svm_loss
 from ref_torch.softmax import softmax_loss
-from scratch_numpy.data import dev_batch, load_cifar10, preprocess_splits, split_cifar10
+from scratch_numpy.data import split_cifar10
+from scratch_numpy.preprocessing import dev_batch, preprocess_splits
+from scripts.cli import add_cifar10_argument, command, load_data
 from scratch_numpy.linear_classifier import LinearSVM, Softmax
 from scratch_numpy.linear_svm import svm_loss_naive, svm_loss_vectorized
 from scratch_numpy.softmax import softmax_loss_naive, softmax_loss_vectorized
@@ -100,17 +102,18 @@ def training_rows(X, y, repeats, num_iters=100, batch_size=200):
     return rows
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice)")
-    parser.add_argument("--cifar10-dir", default=None)
+    add_cifar10_argument(parser)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    data = load_cifar10(args.cifar10_dir)
+    data = load_data(args.cifar10_dir)
     X_dev, y_dev = dev_batch(split_cifar10(data), bias_trick=True)
     small = split_cifar10(data, num_training=10_000, num_dev=0)
     train = preprocess_splits(small, bias_trick=True, dtype=np.float32)

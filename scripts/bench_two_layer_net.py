@@ -3,7 +3,7 @@
     python -m scripts.bench_two_layer_net [--repeats 5] [--hidden 1000] [--skip-time-to-50]
 
 One epoch = 49,000 images in minibatches of 200 at the chosen configuration
-(float32, hidden size of ``scripts.two_layer_net.CHOSEN``), the same SGD +
+(float32, hidden size of ``scripts.configs.NET_CHOSEN``), the same SGD +
 momentum algorithm on both sides. Prints the median over ``--repeats`` runs,
 images per second and the NumPy / torch-CPU ratio (target <= 1.25), then the
 training time until the test accuracy first reaches 50% (measured at the end
@@ -22,7 +22,10 @@ import torch
 
 from ref_torch.devices import available_devices
 from scripts.report import ResultRow, format_table
-from scripts.two_layer_net import CHOSEN, load_rows, train_config
+from scratch_numpy.data import split_cifar10
+from scratch_numpy.preprocessing import network_rows
+from scripts.cli import add_cifar10_argument, command, load_data
+from scripts.configs import NET_CHOSEN, train_net_config
 
 TARGET_ACCURACY = 0.5
 RATIO_TARGET = 1.25
@@ -34,7 +37,7 @@ def time_epochs(rows, config, ways, repeats):
     times = {way: [] for way in ways}
     for seed in range(repeats):
         for backend, device in ways:
-            _, history = train_config(rows, replace(config, epochs=1), backend=backend,
+            _, history = train_net_config(rows, replace(config, epochs=1), backend=backend,
                                       device=device, seed=seed, progress=False)
             times[backend, device].append(history["train_seconds"][-1])
     return times
@@ -43,7 +46,7 @@ def time_epochs(rows, config, ways, repeats):
 def time_to_accuracy(rows, config, backend, device, max_epochs):
     """Training seconds until the test accuracy first reaches TARGET_ACCURACY (or None)."""
     yardstick = replace(rows, X_val=rows.X_test, y_val=rows.y_test)
-    _, history = train_config(yardstick, replace(config, epochs=max_epochs), backend=backend,
+    _, history = train_net_config(yardstick, replace(config, epochs=max_epochs), backend=backend,
                               device=device, progress=True, stop_at_val_acc=TARGET_ACCURACY)
     for epoch, acc, seconds in zip(history["epochs"], history["val_acc_history"],
                                    history["train_seconds"]):
@@ -52,17 +55,19 @@ def time_to_accuracy(rows, config, backend, device, max_epochs):
     return None, history["epochs"][-1], max(history["val_acc_history"])
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--hidden", type=int, default=CHOSEN.hidden_size)
+    parser.add_argument("--hidden", type=int, default=NET_CHOSEN.hidden_size)
     parser.add_argument("--max-epochs", type=float, default=6,
                         help="cap of the time-to-50%% runs")
     parser.add_argument("--skip-time-to-50", action="store_true")
+    add_cifar10_argument(parser)
     args = parser.parse_args(argv)
 
-    rows = load_rows()
-    config = replace(CHOSEN, hidden_size=args.hidden)
+    rows = network_rows(split_cifar10(load_data(args.cifar10_dir)))
+    config = replace(NET_CHOSEN, hidden_size=args.hidden)
     ways = [("numpy", "cpu"), ("torch", "cpu")]
     if "cuda" in available_devices():
         ways.append(("torch", "cuda"))

@@ -21,7 +21,8 @@ import numpy as np
 
 from ref_torch.devices import available_devices
 from ref_torch.parity import available_kinds, get_kind, run_kind
-from scratch_numpy.data import CIFAR10NotFoundError, dev_batch, load_cifar10, split_cifar10
+from scratch_numpy.data import CIFAR10NotFoundError, load_cifar10, split_cifar10
+from scratch_numpy.preprocessing import dev_batch
 
 
 def load_user_object(spec: str):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ref_torch.devices import available_devices
 from ref_torch.parity import available_kinds, load_reference, run_kind
-from scratch_numpy.data import dev_batch
+from scratch_numpy.preprocessing import dev_batch
 from scripts.report import ReportContext, ResultRow, save_figure
 
 PUBLISHED_MEAN = (0.49139968, 0.48215841, 0.44653091)

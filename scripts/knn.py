@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from scratch_numpy.data import CIFAR10NotFoundError, load_cifar10, split_cifar10
+from scratch_numpy.data import split_cifar10
+from scratch_numpy.preprocessing import assignment_subset, pixel_rows
+from scripts.cli import UsageError, add_cifar10_argument, command, load_data
 from scratch_numpy.knn import KNearestNeighbor, best_k, cross_validate
 from scripts.report import ReportContext, ResultRow, save_figure
 
@@ -35,17 +37,6 @@ K_CHOICES = (1, 3, 5, 8, 10, 12, 15, 20, 50, 100)
 SUBSET_CORRECT = {1: 137, 5: 139}
 SUBSET_BEST_K, SUBSET_BEST_CORRECT = 10, 141
 FULL_SCALE_PERCENT = {"l2": 35.4, "l1": 38.6}
-
-
-def pixel_rows(images: np.ndarray, dtype=np.float64) -> np.ndarray:
-    """(N, 32, 32, 3) uint8 images -> (N, 3072) raw pixel rows (no mean subtraction)."""
-    return images.reshape(images.shape[0], -1).astype(dtype)
-
-
-def assignment_subset(data, num_train: int = 5000, num_test: int = 500):
-    """X_train, y_train, X_test, y_test: the first images of each split, float64 rows."""
-    return (pixel_rows(data.X_train[:num_train]), data.y_train[:num_train],
-            pixel_rows(data.X_test[:num_test]), data.y_test[:num_test])
 
 
 def plot_cross_validation(accuracies: dict[int, list[float]], ctx: ReportContext,
@@ -135,10 +126,11 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
     return rows
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("reports"), help="folder for the PNG")
-    parser.add_argument("--cifar10-dir", default=None, help="default: $CIFAR10_DIR or the cache")
+    add_cifar10_argument(parser)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--k-choices", type=int, nargs="+", default=list(K_CHOICES))
     parser.add_argument("--full", action="store_true", help="1-NN on all 50,000 vs 10,000 images")
@@ -150,11 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-test", type=int, default=None, help="--full on the first N test images")
     args = parser.parse_args(argv)
 
-    try:
-        data = load_cifar10(args.cifar10_dir)
-    except CIFAR10NotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    data = load_data(args.cifar10_dir)
 
     if args.full:
         for metric in args.metric:
@@ -162,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                 accuracy, seconds = full_scale_1nn(data, metric, args.backend, args.device,
                                                    args.chunk_size, args.num_test)
             except ValueError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
+                raise UsageError(str(exc)) from None
             print(f"1-NN {metric.upper()}: accuracy {100 * accuracy:.2f}% in {seconds:.1f} s "
                   f"(CS231n notes: {FULL_SCALE_PERCENT[metric]}%)")
         return 0
@@ -173,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         accuracies = cross_validate(X_train, y_train, args.k_choices, num_folds=args.folds)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     for k in sorted(accuracies):
         folds = ", ".join(f"{a:.3f}" for a in accuracies[k])
         print(f"k = {k:3d}: mean {np.mean(accuracies[k]):.4f} +- {np.std(accuracies[k]):.4f}  ({folds})")

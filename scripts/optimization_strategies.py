@@ -22,10 +22,12 @@ import numpy as np
 from tqdm import tqdm
 
 from scratch_numpy.linear_svm import svm_loss_vectorized
+from scratch_numpy.preprocessing import linear_rows
 from scratch_numpy.optimization_strategies import (follow_gradient, random_local_search,
                                                    random_search)
-from scripts.linear_classifiers import prepare
-from scripts.report import ReportContext, ResultRow, save_figure
+from scratch_numpy.data import split_cifar10
+from scripts.cli import add_cifar10_argument, command, load_data
+from scripts.report import ReportContext, ResultRow, format_table, save_figure
 
 NOTES_ACCURACY = {"random search": 0.155, "random local search": 0.214}
 GRADIENT_LEARNING_RATE = 1e-6  # full-batch steps on mean-subtracted pixels; 1e-5 diverges
@@ -80,7 +82,7 @@ def plot_curves(ctx, curves, split_name: str) -> Path:
 
 def run_comparison(ctx, num_evals: int, num_train: int, snapshot_every: int):
     """Rows of the results table: each strategy's final validation and test accuracy."""
-    p = prepare(ctx.splits, num_train=num_train, dtype=np.float64)
+    p = linear_rows(ctx.splits, num_train=num_train, dtype=np.float64)
     runs = compare(p.X_train[:num_train], p.y_train[:num_train], num_evals,
                    snapshot_every=snapshot_every)
     curves = accuracy_curves(runs, p.X_val, p.y_val)
@@ -102,22 +104,16 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
     return run_comparison(ctx, num_evals=1000, num_train=5000, snapshot_every=50)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    from scratch_numpy.data import CIFAR10NotFoundError, load_cifar10, split_cifar10
-    from scripts.report import format_table
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-evals", type=int, default=1000)
     parser.add_argument("--num-train", type=int, default=5000,
                         help="training images the loss is evaluated on")
     parser.add_argument("--out", type=Path, default=Path("reports"))
-    parser.add_argument("--cifar10-dir", default=None)
+    add_cifar10_argument(parser)
     args = parser.parse_args(argv)
-    try:
-        data = load_cifar10(args.cifar10_dir)
-    except CIFAR10NotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    data = load_data(args.cifar10_dir)
     ctx = ReportContext(data=data, splits=split_cifar10(data), out_dir=args.out)
     print(format_table(run_comparison(ctx, args.num_evals, args.num_train, 50)))
     print(f"plot written to {(args.out / 'optimization_strategies.png').resolve()}")

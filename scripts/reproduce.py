@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from ref_torch.devices import resolve_device
-from scratch_numpy.data import CIFAR10NotFoundError, load_cifar10, split_cifar10
+from scratch_numpy.data import split_cifar10
+from scripts.cli import UsageError, add_cifar10_argument, command, load_data
 from scripts.report import ReportContext, format_table
 
 # Script modules with a ``report_section(ctx)``, in report order.
@@ -28,22 +29,22 @@ SECTIONS = [
 ]
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("reports"), help="folder for table and PNGs")
     parser.add_argument("--quick", action="store_true", help="smoke-test sizes, seconds per section")
     parser.add_argument("--device", default="auto", help="torch device: cpu, cuda or auto")
-    parser.add_argument("--cifar10-dir", default=None, help="default: $CIFAR10_DIR or the cache")
+    add_cifar10_argument(parser)
     parser.add_argument("--only", nargs="+", default=None,
                         help="run only these sections (module names without 'scripts.')")
     args = parser.parse_args(argv)
 
     try:
-        data = load_cifar10(args.cifar10_dir)
         device = str(resolve_device(args.device))
-    except (CIFAR10NotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    data = load_data(args.cifar10_dir)
     ctx = ReportContext(data=data, splits=split_cifar10(data), out_dir=args.out,
                         quick=args.quick, device=device)
 

@@ -7,7 +7,7 @@
 Data: raw pixels as float32 rows, minus the training split's mean image (no
 other preprocessing). ``search`` trains a small, informed grid on the 49,000
 training images and ranks it by validation accuracy; ``train`` trains the
-chosen configuration (:data:`CHOSEN`) and reports validation and test accuracy
+chosen configuration (``scripts.configs.NET_CHOSEN``) and reports validation and test accuracy
 with curves and first-layer weights as PNGs; ``units`` runs the dead-ReLU /
 saturated-sigmoid experiment (a sane vs a too-high learning rate).
 """
@@ -18,38 +18,22 @@ import argparse
 import itertools
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
-from scratch_numpy.data import NUM_FEATURES, NUM_CLASSES, load_cifar10, preprocess_splits, split_cifar10
-from scratch_numpy.two_layer_net import TrainingDivergedError, TwoLayerNet
+from scratch_numpy.data import split_cifar10
+from scratch_numpy.preprocessing import network_rows
+from scratch_numpy.two_layer_net import TwoLayerNet
+from scripts.cli import add_cifar10_argument, command, load_data
+from scripts.configs import NET_CHOSEN, NET_QUICK, NetConfig, train_net_config
 from scripts.report import ReportContext, ResultRow, format_table, save_figure
 
 
-@dataclass(frozen=True)
-class Config:
-    hidden_size: int
-    learning_rate: float
-    learning_rate_decay: float
-    reg: float
-    epochs: float
-    momentum: float = 0.9
-    batch_size: int = 200
-    std: float = 4e-4  # sqrt(2 / 3072) / 64: He scaling for pixels of std ~64
-    augment_flip: bool = False
-    activation: str = "relu"
-
-
-# Chosen by ``search`` on the validation split (see the README section).
-CHOSEN = Config(hidden_size=1000, learning_rate=2e-4, learning_rate_decay=0.92, reg=0.03,
-                epochs=20, augment_flip=True)
-# The smoke-test size of the report's quick mode.
-QUICK = Config(hidden_size=50, learning_rate=2e-4, learning_rate_decay=0.9, reg=0.1, epochs=2)
 # Dead-unit experiment on a 10,000-image training subset (short epochs), hidden size 200,
 # no decay, no reg: (activation, input, learning rate, label). Mean-subtracted inputs at
-# CHOSEN's rate and ten times it; raw (uncentred, all-positive) pixels at their best rate
+# NET_CHOSEN's rate and ten times it; raw (uncentred, all-positive) pixels at their best rate
 # of a 3-epoch probe (1e-4) and three times it, where ReLU units die.
 UNIT_RUNS = (
     ("relu", "mean-subtracted", 2e-4, "sane"),
@@ -59,51 +43,9 @@ UNIT_RUNS = (
     ("sigmoid", "mean-subtracted", 2e-4, "sane"),
     ("sigmoid", "mean-subtracted", 2e-3, "too high"),
 )
-UNIT_EXPERIMENT = Config(hidden_size=200, learning_rate=2e-4, learning_rate_decay=1.0, reg=0.0,
+UNIT_EXPERIMENT = NetConfig(hidden_size=200, learning_rate=2e-4, learning_rate_decay=1.0, reg=0.0,
                          epochs=6)
 UNIT_EXPERIMENT_ROWS = 10_000
-
-
-def load_rows(splits=None):
-    """Float32 rows of every split, minus the training mean image."""
-    splits = splits if splits is not None else split_cifar10(load_cifar10())
-    return preprocess_splits(splits, dtype=np.float32)
-
-
-def train_config(rows, config: Config, backend: str = "numpy", device: str = "cpu",
-                 seed: int = 0, progress: bool = True, num_train: int | None = None,
-                 stop_at_val_acc: float | None = None):
-    """Train ``config``; returns (net, history). ``net`` is a NumPy TwoLayerNet either way
-    (a torch run's parameters are exported losslessly)."""
-    X, y = rows.X_train[:num_train], rows.y_train[:num_train]
-    num_iters = max(int(round(config.epochs * len(y) / config.batch_size)), 1)
-    kwargs = dict(learning_rate=config.learning_rate, learning_rate_decay=config.learning_rate_decay,
-                  reg=config.reg, num_iters=num_iters, batch_size=config.batch_size,
-                  momentum=config.momentum, seed=seed, augment_flip=config.augment_flip,
-                  progress=progress, stop_at_val_acc=stop_at_val_acc)
-    if backend == "numpy":
-        net = TwoLayerNet(NUM_FEATURES, config.hidden_size, NUM_CLASSES, std=config.std,
-                          activation=config.activation, seed=seed, dtype=np.float32)
-        try:
-            history = net.train(X, y, rows.X_val, rows.y_val, **kwargs)
-        except TrainingDivergedError as exc:
-            print(f"  {exc}")
-            history = exc.history
-        return net, history
-    from ref_torch.two_layer_net import TrainingDivergedError as TorchDiverged
-    from ref_torch.two_layer_net import TwoLayerNet as TorchNet
-    from ref_torch.two_layer_net import train_net
-
-    # The NumPy initialisation for the same seed, so both backends start from the same point.
-    start = TwoLayerNet(NUM_FEATURES, config.hidden_size, NUM_CLASSES, std=config.std,
-                        activation=config.activation, seed=seed, dtype=np.float32)
-    tnet = TorchNet.from_numpy_params(start.params, config.activation, device=device)
-    try:
-        history = train_net(tnet, X, y, rows.X_val, rows.y_val, **kwargs)
-    except TorchDiverged as exc:
-        print(f"  {exc}")
-        history = exc.history
-    return TwoLayerNet.from_params(tnet.numpy_params(), config.activation), history
 
 
 SEARCH_GRID = dict(learning_rate=(2e-4, 4e-4), reg=(0.03, 0.3))
@@ -113,14 +55,14 @@ def search(rows, hidden_sizes=(1000,), epochs: float = 4, flip: bool = False) ->
     """Rank SEARCH_GRID x hidden sizes by validation accuracy after ``epochs`` epochs."""
     from tqdm import tqdm
 
-    configs = [Config(hidden_size=h, learning_rate=lr, learning_rate_decay=0.92, reg=reg,
+    configs = [NetConfig(hidden_size=h, learning_rate=lr, learning_rate_decay=0.92, reg=reg,
                       epochs=epochs, augment_flip=flip)
                for h, lr, reg in itertools.product(hidden_sizes, SEARCH_GRID["learning_rate"],
                                                    SEARCH_GRID["reg"])]
     results = []
     for config in tqdm(configs, desc="search"):
         start = time.perf_counter()
-        _, history = train_config(rows, config, progress=True)
+        _, history = train_net_config(rows, config, progress=True)
         results.append((history["best_val_acc"], history["val_acc_history"][-1],
                         time.perf_counter() - start, config))
         tqdm.write(f"val {results[-1][0]:.3f} ({results[-1][2]:.0f} s)  {config}")
@@ -165,7 +107,7 @@ def plot_first_layer(net: TwoLayerNet, ctx: ReportContext, name="two_layer_net_w
     return save_figure(fig, ctx, name)
 
 
-def unit_experiment(rows, config: Config = UNIT_EXPERIMENT, runs=UNIT_RUNS,
+def unit_experiment(rows, config: NetConfig = UNIT_EXPERIMENT, runs=UNIT_RUNS,
                     num_train: int = UNIT_EXPERIMENT_ROWS, backend="numpy", device="cpu",
                     progress: bool = True) -> dict:
     """{run: history} for each (activation, input, rate, label) of ``runs``: dead and
@@ -175,7 +117,7 @@ def unit_experiment(rows, config: Config = UNIT_EXPERIMENT, runs=UNIT_RUNS,
     results = {}
     for run in runs:
         activation, inputs, rate, _ = run
-        results[run] = train_config(raw if inputs == "raw pixels" else rows,
+        results[run] = train_net_config(raw if inputs == "raw pixels" else rows,
                                     replace(config, activation=activation, learning_rate=rate),
                                     backend=backend, device=device, num_train=num_train,
                                     progress=progress)[1]
@@ -205,12 +147,12 @@ def plot_units(results: dict, ctx: ReportContext, name="two_layer_net_dead_units
 
 
 def report_section(ctx: ReportContext) -> list[ResultRow]:
-    """Train :data:`CHOSEN` (numpy, float32), report val/test accuracy, plots, unit experiment;
+    """Train :data:`NET_CHOSEN` (numpy, float32), report val/test accuracy, plots, unit experiment;
     on a CUDA context also train the torch twin there."""
-    rows = load_rows(ctx.splits)
-    config = QUICK if ctx.quick else CHOSEN
+    rows = network_rows(ctx.splits)
+    config = NET_QUICK if ctx.quick else NET_CHOSEN
     num_train = 2000 if ctx.quick else None
-    net, history = train_config(rows, config, num_train=num_train, progress=not ctx.quick)
+    net, history = train_net_config(rows, config, num_train=num_train, progress=not ctx.quick)
     test_acc = net.accuracy(rows.X_test, rows.y_test)
     plot_curves(history, ctx)
     plot_first_layer(net, ctx)
@@ -227,7 +169,7 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
     ]
     if ctx.device.startswith("cuda"):
         start = time.perf_counter()
-        torch_net, torch_history = train_config(rows, config, backend="torch", device=ctx.device,
+        torch_net, torch_history = train_net_config(rows, config, backend="torch", device=ctx.device,
                                                 num_train=num_train, progress=not ctx.quick)
         result.append(ResultRow(
             "two-layer net", f"torch on {ctx.device}: val / test accuracy, seconds",
@@ -243,6 +185,7 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
     return result
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -251,27 +194,31 @@ def main(argv: list[str] | None = None) -> int:
     p_search.add_argument("--hidden", type=int, nargs="+", default=[1000])
     p_search.add_argument("--flip", action="store_true", help="horizontal-flip augmentation")
     p_train = sub.add_parser("train", help="train the chosen configuration")
-    p_train.add_argument("--epochs", type=float, default=CHOSEN.epochs)
+    p_train.add_argument("--epochs", type=float, default=NET_CHOSEN.epochs)
     p_train.add_argument("--save", type=Path, default=None, help="write the parameters (.npz)")
     p_units = sub.add_parser("units", help="dead-ReLU / saturated-sigmoid experiment")
     for p in (p_train, p_units):
         p.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
         p.add_argument("--device", default="cpu", help="torch device (with --backend torch)")
         p.add_argument("--out", type=Path, default=Path("reports"), help="folder for the PNGs")
+    for p in (p_search, p_train, p_units):
+        add_cifar10_argument(p)
     args = parser.parse_args(argv)
 
-    rows = load_rows()
+    data = load_data(args.cifar10_dir)
+    splits = split_cifar10(data)
+    rows = network_rows(splits)
     if args.command == "search":
         results = search(rows, tuple(args.hidden), args.epochs, args.flip)
         print("\nbest val  last val  seconds  config")
         for best, last, seconds, config in results:
             print(f"  {best:.3f}    {last:.3f}    {seconds:6.0f}  {asdict(config)}")
         return 0
-    ctx = ReportContext(data=None, splits=None, out_dir=args.out, device=args.device)
+    ctx = ReportContext(data=data, splits=splits, out_dir=args.out, device=args.device)
     if args.command == "train":
-        config = replace(CHOSEN, epochs=args.epochs)
+        config = replace(NET_CHOSEN, epochs=args.epochs)
         start = time.perf_counter()
-        net, history = train_config(rows, config, backend=args.backend, device=args.device)
+        net, history = train_net_config(rows, config, backend=args.backend, device=args.device)
         seconds = time.perf_counter() - start
         test_acc = net.accuracy(rows.X_test, rows.y_test)
         print(f"config: {asdict(config)}")
