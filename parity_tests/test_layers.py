@@ -8,7 +8,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from ref_torch.parity import get_kind, load_reference, run_kind
+from ref_torch.kinds import get_kind, load_reference
+from ref_torch.parity import run_kind
 from ref_torch.tolerances import GRAD_CHECK_RTOL
 from scratch_numpy import layers
 from scratch_numpy.gradient_check import eval_numerical_gradient_array, rel_error

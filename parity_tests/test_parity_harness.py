@@ -14,7 +14,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ref_torch.parity import LossKind, check_parity, compare_arrays, register_kind, run_kind
+from ref_torch import kinds
+from ref_torch.kinds import LossKind
+from ref_torch.parity import check_parity, compare_arrays, run_kind
 from ref_torch.tolerances import PARITY_RTOL
 from scripts import check_gradient
 
@@ -171,7 +173,7 @@ def test_compare_arrays_zero_reference():
 
 # --- the user-facing command -------------------------------------------------
 
-TEST_KIND = register_kind(LossKind(
+TEST_KIND = LossKind(
     name="test_softmax_wb",
     signature="softmax_wb(W, b, X, y, reg) -> (loss, dW, db)  [harness self-test]",
     make_cases=lambda X, y: [("W std 1e-3, reg 50", inputs(X, y))],
@@ -179,7 +181,14 @@ TEST_KIND = register_kind(LossKind(
     torch_loss=torch_softmax_wb,
     wrt=("W", "b"),
     reference=f"{__name__}:softmax_wb",
-))
+)
+
+
+@pytest.fixture
+def test_kind(monkeypatch):
+    """TEST_KIND added to the table of kinds for the duration of one test."""
+    monkeypatch.setitem(kinds.KINDS, TEST_KIND.name, TEST_KIND)
+    return TEST_KIND
 
 
 def test_run_kind_covers_both_dtypes(dev_batch):
@@ -207,7 +216,8 @@ def my_softmax(W, b, X, y, reg):
 
 @pytest.mark.parametrize("reg_term, status", [("+ 2 * reg * W", 0), ("", 1)],
                          ids=["correct", "missing-reg"])
-def test_check_gradient_command_on_a_user_file(cifar10, tmp_path, capsys, reg_term, status):
+def test_check_gradient_command_on_a_user_file(cifar10, tmp_path, capsys, reg_term, status,
+                                                test_kind):
     user = tmp_path / "my_code.py"
     user.write_text(textwrap.dedent(USER_FILE.format(reg_term=reg_term)))
     code = check_gradient.main([f"{user}:my_softmax", "--kind", "test_softmax_wb",
@@ -219,7 +229,7 @@ def test_check_gradient_command_on_a_user_file(cifar10, tmp_path, capsys, reg_te
     assert ("2 passed, 0 failed" if status == 0 else "0 passed, 2 failed") in out
 
 
-def test_check_gradient_command_usage_errors(capsys, tmp_path):
+def test_check_gradient_command_usage_errors(capsys, tmp_path, test_kind):
     assert check_gradient.main(["--list"]) == 0
     assert "test_softmax_wb" in capsys.readouterr().out
     assert check_gradient.main(["no_colon_here", "--kind", "test_softmax_wb"]) == 2
@@ -233,7 +243,7 @@ def test_check_gradient_command_usage_errors(capsys, tmp_path):
     assert "defines no 'f'" in capsys.readouterr().err
 
 
-def test_user_file_that_fails_to_load_is_a_usage_error(capsys, tmp_path):
+def test_user_file_that_fails_to_load_is_a_usage_error(capsys, tmp_path, test_kind):
     (tmp_path / "broken.py").write_text("import no_such_module_here\n")
     assert check_gradient.main([f"{tmp_path}/broken.py:f", "--kind", "test_softmax_wb"]) == 2
     assert "failed to load: ModuleNotFoundError" in capsys.readouterr().err

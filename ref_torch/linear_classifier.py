@@ -1,11 +1,12 @@
-"""Linear classifiers trained with ``torch.optim.SGD`` on cpu or cuda.
+"""Linear classifiers trained by the torch solver on cpu or cuda.
 
 Twin of ``scratch_numpy/linear_classifier.py``: the same loss per minibatch
 (``ref_torch.linear_svm.svm_loss`` / ``ref_torch.softmax.softmax_loss``), the
 same update ``W <- W - lr_t * dL/dW`` (plain SGD, no momentum) and the same
 step schedule ``lr_t = learning_rate * lr_decay ** (t // decay_every)``
-(``torch.optim.lr_scheduler.StepLR``). Given the same initial ``W`` and the
-same minibatch indices (``batch_indices``), both follow the same trajectory.
+(``ref_torch/solver.py``, parameters checked after every step). Given the same
+initial ``W`` and the same minibatch indices (``batch_indices``), both follow
+the same trajectory.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import torch
 from ref_torch.devices import resolve_device, to_tensor, torch_dtype
 from ref_torch.linear_svm import svm_loss
 from ref_torch.softmax import softmax_loss
+from ref_torch.solver import Solver
+from scratch_numpy.validation import check_reg
 
 INIT_SCALE = 1e-3
 
@@ -51,54 +54,33 @@ class TorchLinearClassifier:
         X (N, D) and y (N,) NumPy arrays (moved to the device once). Batches
         come from ``batch_indices`` (an iterable of index arrays, e.g. to
         replay the NumPy classifier's) or else from a torch generator seeded
-        with ``seed``. Raises ValueError when a loss stops being finite,
-        keeping the last finite W.
+        with ``seed``. Raises ``scratch_numpy.training.TrainingDivergedError``
+        (a ValueError) when the loss or W stops being finite, keeping the last
+        finite W.
         """
-        if reg < 0 or learning_rate <= 0:
-            raise ValueError(f"need reg >= 0 and learning_rate > 0, got {reg}, {learning_rate}")
+        reg = check_reg(reg)
         X_dev = to_tensor(X, self.device).to(self.dtype)
         y_dev = to_tensor(np.asarray(y, dtype=np.int64), self.device)
         num_train, dim = X_dev.shape
-        if not replace and batch_size > num_train:
-            raise ValueError(f"batch_size = {batch_size} exceeds the {num_train} training rows")
         generator = torch.Generator().manual_seed(0 if seed is None else seed)
+        params = {}
+        # Built first so that a refused option leaves the classifier untouched.
+        solver = Solver(params, lambda X_batch, y_batch: self.loss_fn(params["W"], X_batch, y_batch, reg),
+                        X_dev, y_dev, learning_rate=learning_rate, lr_decay=lr_decay,
+                        decay_every=decay_every, batch_size=batch_size, num_iters=num_iters,
+                        batches=(batch_indices if batch_indices is not None
+                                 else "replace" if replace else "distinct"),
+                        generator=generator, check_every_step=True, verbose=verbose,
+                        print_every=100)
         if self.W is None:
             num_classes = max(int(y_dev.max()) + 1, 2)
             W = INIT_SCALE * torch.randn(dim, num_classes, generator=generator, dtype=torch.float64)
             self.W = W.to(self.device, self.dtype)
-        W = self.W.detach().clone().requires_grad_(True)
-        optimizer = torch.optim.SGD([W], lr=learning_rate)
-        schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=decay_every, gamma=lr_decay)
-        if batch_indices is None:
-            batch_indices = (self._sample(generator, num_train, batch_size, replace)
-                             for _ in range(num_iters))
-
-        loss_history = []
-        for it, idx in enumerate(batch_indices):
-            idx = torch.as_tensor(idx, device=self.device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = self.loss_fn(W, X_dev[idx], y_dev[idx], reg)
-            loss.backward()
-            loss_value = float(loss.detach())
-            if not (np.isfinite(loss_value) and bool(torch.isfinite(W.grad).all())):
-                raise ValueError(f"training stopped at iteration {it}: non-finite loss "
-                                 f"{loss_value}; W keeps the last finite weights")
-            optimizer.step()
-            schedule.step()
-            if not bool(torch.isfinite(W).all()):
-                raise ValueError(f"training stopped at iteration {it}: the updated weights are "
-                                 "not finite; W keeps the last finite weights")
-            self.W = W.detach().clone()
-            loss_history.append(loss_value)
-            if verbose and it % 100 == 0:
-                print(f"iteration {it}: loss {loss_value:f}")
-        return loss_history
-
-    @staticmethod
-    def _sample(generator, num_train, batch_size, replace):
-        if replace:
-            return torch.randint(num_train, (batch_size,), generator=generator)
-        return torch.randperm(num_train, generator=generator)[:batch_size]
+        params["W"] = self.W.detach().clone()
+        try:
+            return solver.train()["loss_history"]
+        finally:
+            self.W = params["W"].detach()
 
     @torch.no_grad()
     def predict(self, X) -> np.ndarray:

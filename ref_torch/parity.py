@@ -7,16 +7,12 @@ with the normwise error of :mod:`ref_torch.tolerances`. The report names the
 worst element of each array (index and both values) so a wrong gradient is
 located, not just detected.
 
-Loss kinds. Each model module of ``ref_torch`` registers the losses a user can
-check with ``scripts/check_gradient.py`` (:func:`register_kind`): how to build
-inputs from a real CIFAR-10 batch, how to call the user's NumPy function, and
-the torch reference.
+:func:`run_kind` runs one loss kind of ``ref_torch/kinds.py`` (the table of
+what a user can check) on every case, dtype and device.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -182,64 +178,12 @@ def check_parity(numpy_fn: Callable, torch_fn: Callable, inputs: dict, wrt: tupl
     return ParityReport(loss=loss_diff, grads=diffs, **label)
 
 
-@dataclass(frozen=True)
-class LossKind:
-    """A loss that ``scripts/check_gradient.py`` can check against torch.
-
-    name: command-line name (``svm``, ``softmax``, ``affine``, ...).
-    signature: what the user's function looks like, shown in ``--list``.
-    make_cases(X, y) -> [(case name, float64 inputs)]: inputs built from a real
-        CIFAR-10 batch ``X (N, 3072)`` float64 (mean-subtracted), ``y (N,)``.
-    call_numpy(user_obj, inputs) -> (loss, grads): runs the user's object.
-    torch_loss(tensors) -> scalar: the autograd reference.
-    wrt: input names to differentiate.
-    reference: ``module:attribute`` of the project's own NumPy implementation.
-    """
-
-    name: str
-    signature: str
-    make_cases: Callable
-    call_numpy: Callable
-    torch_loss: Callable
-    wrt: tuple[str, ...]
-    reference: str
-
-
-_KINDS: dict[str, LossKind] = {}
-
-
-def register_kind(kind: LossKind) -> LossKind:
-    if kind.name in _KINDS and _KINDS[kind.name] != kind:
-        raise ValueError(f"loss kind {kind.name!r} is registered twice")
-    _KINDS[kind.name] = kind
-    return kind
-
-
-def available_kinds() -> dict[str, LossKind]:
-    """All registered kinds; imports every ``ref_torch`` module so each registers its own."""
-    import ref_torch
-
-    for module in pkgutil.iter_modules(ref_torch.__path__):
-        importlib.import_module(f"ref_torch.{module.name}")
-    return dict(sorted(_KINDS.items()))
-
-
-def get_kind(name: str) -> LossKind:
-    kinds = available_kinds()
-    if name not in kinds:
-        raise ValueError(f"unknown loss kind {name!r}; available: {', '.join(kinds) or 'none'}")
-    return kinds[name]
-
-
-def load_reference(kind: LossKind):
-    """The project's own NumPy object for ``kind`` (what a user's code should match)."""
-    module, attribute = kind.reference.split(":")
-    return getattr(importlib.import_module(module), attribute)
-
-
-def run_kind(kind: LossKind, user_obj, X: np.ndarray, y: np.ndarray,
+def run_kind(kind, user_obj, X: np.ndarray, y: np.ndarray,
              dtypes=(np.float64, np.float32), devices=None) -> list[ParityReport]:
-    """Check ``user_obj`` against ``kind``'s torch reference on every case, dtype and device."""
+    """Check ``user_obj`` against ``kind``'s torch reference on every case, dtype and device.
+
+    kind: a ``ref_torch.kinds.LossKind`` (cases, caller, torch reference, wrt).
+    """
     devices = available_devices() if devices is None else devices
     reports = []
     for case, inputs in kind.make_cases(X, y):

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ref_torch.devices import available_devices
-from ref_torch.parity import available_kinds, get_kind, run_kind
+from ref_torch.kinds import KINDS, get_kind
+from ref_torch.parity import run_kind
 from scratch_numpy.data import CIFAR10NotFoundError, load_cifar10, split_cifar10
 from scratch_numpy.preprocessing import dev_batch
 
@@ -66,9 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-dev", type=int, default=500, help="rows of the dev batch")
     args = parser.parse_args(argv)
 
-    kinds = available_kinds()
     if args.list:
-        for kind in kinds.values():
+        for kind in KINDS.values():
             print(f"{kind.name:<14} {kind.signature}")
         return 0
     if not args.target or not args.kind:

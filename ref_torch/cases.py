@@ -1,0 +1,94 @@
+"""The inputs every loss kind is checked on, built from a real CIFAR-10 batch.
+
+Each ``*_cases(X, y)`` takes dev rows ``X (N, 3072)`` float64 (the training
+mean image subtracted) and labels ``y (N,)`` and returns
+``[(case name, inputs)]``: float64 arrays (cast per dtype by the parity
+harness), labels and scalars. Scales are chosen so that each case exercises a
+different regime of the loss; random parts are seeded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ref_torch.layers import ACTIVATIONS
+
+# Seed of every random case input.
+CASE_SEED = 231
+# Columns of the affine case's output.
+AFFINE_OUTPUTS = 50
+# Hidden units of the two-layer net's cases.
+HIDDEN_SIZE = 50
+# Weight scales and reg values of the linear cases. 1e-4 is the assignment's
+# initial scale (scores near 0, every margin ~1 active); at 1e-3 and 1e-2 the
+# scores spread over tens of units, so active and inactive margins mix. Each
+# reg > 0 makes 2 * reg * W a sizeable part of dW (2.5e4 is the assignment's
+# value), so a missing or mis-scaled reg term fails float32 too.
+PARITY_CASES = ((1e-4, 0.0), (1e-4, 2.5e4), (1e-3, 5e2), (1e-2, 0.0), (1e-2, 1e2))
+
+
+def linear_cases(X: np.ndarray, y: np.ndarray, num_classes: int = 10, seed: int = 0):
+    """The bias trick applied, W at several scales: [(name, {"W", "X", "y", "reg"})]."""
+    X = np.hstack([X, np.ones((X.shape[0], 1))])
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((X.shape[1], num_classes))
+    return [(f"W scale {scale:g}, reg {reg:g}", {"W": scale * base, "X": X, "y": y, "reg": reg})
+            for scale, reg in PARITY_CASES]
+
+
+def _scaled_rows(X: np.ndarray, scale: float) -> np.ndarray:
+    """Dev rows rescaled to standard deviation ``scale`` (real image structure, chosen range)."""
+    return X * (scale / X.std())
+
+
+def affine_cases(X, y):
+    """Weights small (1e-3) and large (1e-1), random bias and upstream gradient."""
+    rng = np.random.default_rng(CASE_SEED)
+    n, d = X.shape
+    cases = []
+    for label, w_scale in (("weights 1e-3", 1e-3), ("weights 1e-1", 1e-1)):
+        cases.append((label, dict(
+            x=X, w=w_scale * rng.standard_normal((d, AFFINE_OUTPUTS)),
+            b=rng.standard_normal(AFFINE_OUTPUTS),
+            dout=rng.standard_normal((n, AFFINE_OUTPUTS)))))
+    return cases
+
+
+def activation_cases(X, y):
+    """Dev rows at pre-activation scales 1 (the working range) and 10 (saturating),
+    and a case with exact zeros (ReLU's kink: the derivative there must be 0)."""
+    rng = np.random.default_rng(CASE_SEED)
+    cases = []
+    for scale in (1.0, 10.0):
+        x = _scaled_rows(X, scale)
+        cases.append((f"inputs of scale {scale:g}", dict(x=x, dout=rng.standard_normal(x.shape))))
+    x = _scaled_rows(X, 1.0)
+    x[rng.random(x.shape) < 0.1] = 0.0
+    cases.append(("10% exact zeros", dict(x=x, dout=rng.standard_normal(x.shape))))
+    return cases
+
+
+def score_cases(X, y):
+    """Scores of a random linear map of the dev rows: moderate (~3) and large (~300,
+    where an unshifted exp overflows)."""
+    rng = np.random.default_rng(CASE_SEED)
+    W = rng.standard_normal((X.shape[1], 10))
+    base = X @ W
+    base /= base.std()
+    return [(f"scores of scale {s:g}", dict(scores=s * base, y=y)) for s in (3.0, 300.0)]
+
+
+def net_cases(X, y, hidden_size: int = HIDDEN_SIZE):
+    """Seeded parameters large enough that every activation is in its working range
+    (W1 ~ 1e-3 puts pre-activations at ~3) and biases nonzero; each activation at
+    reg 0 and 0.1."""
+    rng = np.random.default_rng(CASE_SEED)
+    D, C = X.shape[1], 10
+    params = {
+        "W1": 1e-3 * rng.standard_normal((D, hidden_size)),
+        "b1": 0.1 * rng.standard_normal(hidden_size),
+        "W2": 0.1 * rng.standard_normal((hidden_size, C)),
+        "b2": 0.1 * rng.standard_normal(C),
+    }
+    return [(f"{act}, reg {reg:g}", dict(X=X, y=y, reg=reg, activation=act, **params))
+            for act in ACTIVATIONS for reg in (0.0, 0.1)]

@@ -1,0 +1,241 @@
+"""The torch trainer: the NumPy solver's algorithm on cpu or cuda, written op for op.
+
+Twin of ``scratch_numpy/solver.py`` (read its docstring for the contract): a
+model is a dict of parameter tensors and ``loss_fn(X_batch, y_batch) ->``
+scalar tensor; autograd gives the gradients and the solver owns batching, the
+update rule (``"sgd"``, ``"sgd_momentum"``, written out rather than
+``torch.optim`` so that each step is the NumPy side's arithmetic), the decay,
+the history, the best parameters and divergence. The model-free bookkeeping
+(schedules, history record, divergence error) is ``scratch_numpy.training``,
+shared by both solvers.
+
+On a GPU: the data stay on the device (the caller moves them once), minibatch
+indices and flips are drawn there by a device generator, and the losses stay
+there until an epoch ends (no host sync per step, unless ``check_every_step``
+asks for one).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from scratch_numpy import training
+from scratch_numpy.training import TrainingDivergedError
+from scratch_numpy.validation import check_int, check_real
+
+UPDATE_RULES = ("sgd", "sgd_momentum")
+SAMPLERS = ("epoch", "replace", "distinct")
+
+
+def _all_finite(tensors) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+class Solver:
+    """Minibatch SGD on ``params`` (name -> tensor) with the loss ``loss_fn``.
+
+    Same arguments as ``scratch_numpy.solver.Solver``, except: X, y, X_val,
+    y_val are tensors on the training device; ``generator`` is a
+    ``torch.Generator`` (for ``"epoch"`` sampling and augmentation: on that
+    device; ``"replace"``/``"distinct"`` draw on the generator's own device);
+    ``batches`` may also be an iterable of index arrays, consumed lazily.
+    """
+
+    def __init__(self, params: dict, loss_fn: Callable, X, y, X_val=None, y_val=None, *,
+                 predict_fn: Callable | None = None, update_rule: str = "sgd",
+                 learning_rate=1e-3, momentum=0.0, lr_decay=1.0, decay_every=None,
+                 batch_size=200, num_iters=100, batches="epoch", generator=None,
+                 augment: Callable | None = None, monitor_size=1000,
+                 epoch_metrics: Callable[[], dict] | None = None, stop_at_val_acc=None,
+                 check_every_step: bool = False, verbose: bool = False, print_every=None,
+                 progress: bool = False, label: str = "train"):
+        if update_rule not in UPDATE_RULES:
+            raise ValueError(f"unknown update_rule {update_rule!r}; choose one of {UPDATE_RULES}")
+        validating = X_val is not None
+        if not validating and not check_every_step:
+            raise ValueError("without validation data there is no best epoch to fall back on: "
+                             "use check_every_step=True")
+        self.params, self.loss_fn, self.predict_fn = params, loss_fn, predict_fn
+        self.X, self.y, self.X_val, self.y_val = X, y, X_val, y_val
+        self.device = X.device
+        self.update_rule = update_rule
+        self.learning_rate = check_real(learning_rate, "learning_rate", low=0,
+                                        low_open=not validating)
+        self.momentum = check_real(momentum, "momentum", 0, 1, high_open=True)
+        self.lr_decay = check_real(lr_decay, "lr_decay", 0, 1)
+        self.batch_size = check_int(batch_size, "batch_size")
+        self.num_iters = check_int(num_iters, "num_iters")
+        self.num_train = X.shape[0]
+        if self.num_train == 0 or (validating and X_val.shape[0] == 0):
+            raise ValueError("training and validation sets must not be empty")
+        self.per_epoch = training.iterations_per_epoch(self.num_train, self.batch_size)
+        self.decay_every = self.per_epoch if decay_every is None else check_int(decay_every, "decay_every")
+        self.generator = generator if generator is not None else torch.Generator(device=self.device)
+        self.batches = self._batch_source(batches)
+        self.augment, self.epoch_metrics = augment, epoch_metrics
+        self.monitor = (torch.as_tensor(training.monitor_rows(self.num_train, monitor_size),
+                                        device=self.device) if validating else None)
+        self.stop_at_val_acc = stop_at_val_acc
+        self.check_every_step = check_every_step
+        self.verbose, self.print_every = verbose, print_every
+        self.progress, self.label = progress, label
+
+    # ---- batches --------------------------------------------------------------------------
+
+    def _batch_source(self, batches):
+        if isinstance(batches, str):
+            if batches not in SAMPLERS:
+                raise ValueError(f"unknown batches {batches!r}; choose one of {SAMPLERS} or give indices")
+            if batches != "epoch":
+                training.check_batch_size(self.num_train, self.batch_size, batches == "replace")
+            return (self._sample(batches, it) for it in range(self.num_iters))
+        if hasattr(batches, "shape"):  # one array of every step's indices
+            indices = training.check_batch_indices(np.asarray(batches), self.num_iters,
+                                                   self.batch_size, self.num_train)
+            return iter(torch.as_tensor(indices, device=self.device))
+        return (torch.as_tensor(np.asarray(idx), device=self.device) for idx in batches)
+
+    def _sample(self, sampler: str, it: int) -> torch.Tensor:
+        gen = self.generator
+        if sampler == "replace" or (sampler == "epoch" and self.batch_size > self.num_train):
+            idx = torch.randint(self.num_train, (self.batch_size,), generator=gen, device=gen.device)
+        elif sampler == "distinct":
+            idx = torch.randperm(self.num_train, generator=gen, device=gen.device)[:self.batch_size]
+        else:  # a fresh permutation each epoch, cut into consecutive batches
+            if it % self.per_epoch == 0:
+                self._order = torch.randperm(self.num_train, generator=gen, device=gen.device)
+            start = (it % self.per_epoch) * self.batch_size
+            idx = self._order[start:start + self.batch_size]
+        return idx.to(self.device)
+
+    # ---- one step -------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _step(self, grads, lr: float) -> None:
+        """Apply the update rule; with check_every_step, commit only finite parameters."""
+        names = list(self.params)
+        if self.check_every_step:
+            if self.update_rule == "sgd":
+                new = [self.params[n] - lr * g for n, g in zip(names, grads)]
+            else:
+                new = [self.params[n] + (self.momentum * self.velocity[n] - lr * g)
+                       for n, g in zip(names, grads)]
+            if not _all_finite(new):
+                raise FloatingPointError("the updated parameters are not finite")
+            for name, value in zip(names, new):
+                if self.update_rule == "sgd_momentum":
+                    self.velocity[name] = value - self.params[name]
+                self.params[name] = value.requires_grad_(True)
+            return
+        for name, g in zip(names, grads):
+            p = self.params[name]
+            if self.update_rule == "sgd":
+                p.sub_(lr * g)
+            else:
+                v = self.velocity[name]
+                v.mul_(self.momentum)
+                v.sub_(lr * g)
+                p.add_(v)
+
+    # ---- epochs ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _accuracy(self, X, y) -> float:
+        return float((self.predict_fn(X) == y).double().mean())
+
+    def _record(self, epoch: float, lr: float) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # queued kernels belong to the training time
+        began = time.perf_counter()
+        seconds = self.clock.train_seconds()
+        metrics = self.epoch_metrics() if self.epoch_metrics else {}
+        best = training.record_epoch(
+            self.history, epoch, self._accuracy(self.X[self.monitor], self.y[self.monitor]),
+            self._accuracy(self.X_val, self.y_val), lr, seconds, metrics)
+        if best:
+            with torch.no_grad():
+                for name, p in self.params.items():
+                    self.best_params[name].copy_(p)
+        if self.verbose:
+            print(training.epoch_line(self.history, metrics))
+        self.clock.add_evaluation(began)
+
+    def _restore_best(self) -> None:
+        with torch.no_grad():
+            for name, p in self.params.items():
+                p.copy_(self.best_params[name])
+
+    def _diverged(self, iteration: int, what: str) -> TrainingDivergedError:
+        kept_best = not self.check_every_step
+        if kept_best:
+            self._restore_best()
+        return TrainingDivergedError(
+            training.divergence_message(iteration, what, self.learning_rate, self.history, kept_best),
+            iteration, self.history)
+
+    def _sync_losses(self, upto: int) -> None:
+        """Copy the device-side losses of steps ``synced..upto-1`` to the history;
+        raise at the first non-finite one."""
+        chunk = self._losses[self._synced:upto]
+        bad = torch.nonzero(~torch.isfinite(chunk))
+        if len(bad):
+            first = int(bad[0])
+            self.history["loss_history"].extend(chunk[:first].tolist())
+            raise self._diverged(self._synced + first,
+                                 f"the loss is not finite ({float(chunk[first])})")
+        self.history["loss_history"].extend(chunk.tolist())
+        self._synced = upto
+
+    def train(self) -> dict:
+        """Run all steps; returns the history dict (``scratch_numpy.training.new_history``)."""
+        validating = self.X_val is not None
+        metric_names = self.epoch_metrics().keys() if validating and self.epoch_metrics else ()
+        self.history = training.new_history(metric_names)
+        for p in self.params.values():
+            p.requires_grad_(True)
+        self.best_params = {k: p.detach().clone() for k, p in self.params.items()}
+        self.velocity = {k: torch.zeros_like(p, requires_grad=False) for k, p in self.params.items()}
+        # Losses stay on the device until an epoch ends: no host sync per step.
+        first = next(iter(self.params.values()))
+        self._losses = torch.empty(self.num_iters, dtype=first.dtype, device=self.device)
+        self._synced = 0
+        self.clock = training.TrainingClock()
+        if validating:
+            self._record(0.0, self.learning_rate)
+        steps = training.progress(zip(range(self.num_iters), self.batches), self.label,
+                                  self.progress)
+        for it, idx in steps:
+            lr = training.learning_rate_at(self.learning_rate, self.lr_decay, self.decay_every, it)
+            X_batch = self.X[idx]
+            if self.augment is not None:
+                X_batch = self.augment(X_batch, self.generator)
+            loss = self.loss_fn(X_batch, self.y[idx])
+            grads = torch.autograd.grad(loss, list(self.params.values()))
+            self._losses[it] = loss.detach()
+            if self.check_every_step:
+                self._sync_losses(it + 1)
+                if self.verbose and self.print_every and it % self.print_every == 0:
+                    print(f"iteration {it} / {self.num_iters}: loss {float(loss):f}")
+            try:
+                self._step(grads, lr)
+            except FloatingPointError as exc:
+                raise self._diverged(it, str(exc)) from None
+            done = it + 1
+            if done % self.per_epoch == 0 or done == self.num_iters:
+                self._sync_losses(done)
+                if not self.check_every_step and not _all_finite(self.params.values()):
+                    raise self._diverged(it, "the parameters are not finite")
+                if validating:
+                    next_lr = training.learning_rate_at(self.learning_rate, self.lr_decay,
+                                                        self.decay_every, done)
+                    self._record(done / self.per_epoch, next_lr)
+                    if (self.stop_at_val_acc is not None
+                            and self.history["val_acc_history"][-1] >= self.stop_at_val_acc):
+                        break
+        if validating:
+            self._restore_best()
+        return self.history
