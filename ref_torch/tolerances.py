@@ -1,4 +1,10 @@
-"""Every tolerance of the project, in one place. The README explains each one.
+"""Every tolerance of the project, in one place, with why and what was measured.
+
+The constants below are what the code imports. ``TOLERANCES`` describes each
+of them (value, what it applies to, why, the measured figures behind it);
+``docs/tolerances.md`` is generated from it by ``tolerance_table_markdown``
+(``python -m scripts.tolerance_table --write``), and
+``parity_tests/test_tolerance_table.py`` fails when the two differ.
 
 The parity error of an array is normwise and scale-free:
 
@@ -9,17 +15,19 @@ place of the largest entry". The tests in ``parity_tests/test_parity_harness.py`
 prove each bound is tight enough to fail a wrong gradient.
 """
 
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
 import numpy as np
 
-# NumPy vs torch, same inputs, same dtype. The two sides sum in different
-# orders (BLAS blocking, pairwise sums); on a 500-image CIFAR-10 dev batch the
-# measured float64 error is around 1e-15, so 1e-12 is "near machine precision"
-# with room for other BLAS builds. float32 has eps = 1.2e-7; sums over 3073
-# features and 500 images lose up to ~3 decimal digits.
-PARITY_RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-4}
+_F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
 
-# Analytic vs centred numerical gradient (float64, h = 1e-5): the relative
-# error of the CS231n assignment's bar for a correct gradient.
+# NumPy vs torch, same inputs, same dtype (see TOLERANCES for why and measured).
+PARITY_RTOL = {_F64: 1e-12, _F32: 1e-4}
+
+# Analytic vs centred numerical gradient (float64, h = 1e-5).
 GRAD_CHECK_RTOL = 1e-7
 
 
@@ -30,32 +38,209 @@ def parity_rtol(dtype) -> float:
     except KeyError:
         raise ValueError(f"no parity tolerance for dtype {np.dtype(dtype)}; use float32 or float64") from None
 
-# Two-layer net, full numerical gradient check (float64, h = 1e-5): probes whose
-# analytic gradient is smaller than this are reported but not judged against
-# GRAD_CHECK_RTOL. Why: the centred difference of a loss L ~ 3 carries a
-# rounding error of about eps * L / h ~ 1e-11 (measured 1e-11..1e-10 on 20 dev
-# rows), which alone is a relative error above 1e-7 for entries below ~1e-3;
-# measured: entries >= 1e-3 agree to 1e-10..8e-8, a 1e-6 entry of tanh's dW2
-# to 3e-5 although the gradient is right.
+
+# Two-layer net, full numerical gradient check: smaller analytic entries are
+# reported, not judged against GRAD_CHECK_RTOL.
 TWO_LAYER_GRAD_CHECK_MIN_GRAD = 1e-3
 
-# kNN distance matrices, numpy vs torch (normwise error as above, reference =
-# torch float64). float64: all three NumPy variants and torch agree to ~1.5e-16
-# on the assignment subset (raw pixels, 500 x 5000), so 1e-12 is near machine
-# precision. float32: the expansion ||a||^2 + ||b||^2 - 2a.b cancels for close
-# pairs (norms ~1e8 vs nearest squared distances ~1e6); measured worst errors
-# on that subset: NumPy no-loop 5.0e-6 (OpenBLAS sgemm), one-loop 5.1e-6,
-# torch 6.8e-7 (MKL). 5e-5 leaves 10x for other BLAS builds, yet dropping a
-# single pixel from the distance gives ~1e-3 and fails it.
-KNN_DIST_RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 5e-5}
+# kNN distance matrices, NumPy vs torch float64.
+KNN_DIST_RTOL = {_F64: 1e-12, _F32: 5e-5}
 
-# NumPy SGD vs torch.optim.SGD, same initial W and minibatches, 100 steps on the
-# dev batch (parity_tests/test_linear_classifier.py), normwise error of the final W.
-# Measured over 8 seeds: float64 3.5e-16..5.3e-16 (both losses), float32
-# 1.9e-7..3.0e-7, so the per-array PARITY_RTOL bounds apply unchanged. The
-# exception is the SVM in float32: a margin within float32 rounding of 0 can be
-# active on one side and inactive on the other (a hinge kink), and that step then
-# differs by lr * x_i / B. Measured 4.2e-3 in 1 of 8 seeds (the rest ~2.5e-7);
-# 2e-2 admits such flips while a reg gradient missing its factor 2 (error ~1e-1)
-# still fails.
+# NumPy SGD vs torch.optim.SGD trajectories of the SVM in float32 (a hinge kink
+# can part them); float64 trajectories and softmax use PARITY_RTOL.
 TRAJECTORY_RTOL_SVM_FLOAT32 = 2e-2
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """One row of the tolerance table.
+
+    name: the constant as code imports it; dtype: the key for per-dtype dicts
+    (None for a plain number); module: where the constant is defined.
+    """
+
+    name: str
+    dtype: str | None
+    value: float
+    applies_to: str
+    why: str
+    measured: tuple[str, ...]
+    module: str = "ref_torch.tolerances"
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} ({self.dtype})" if self.dtype else self.name
+
+
+TOLERANCES = (
+    Tolerance(
+        "PARITY_RTOL", "float64", PARITY_RTOL[_F64],
+        applies_to="every NumPy-vs-torch comparison of a loss or gradient in float64 (linear losses, "
+                   "layers, the two-layer net, the kinds of the gradient checker), and float64 "
+                   "training trajectories (linear classifiers, two-layer net)",
+        why="float64 eps is 2.2e-16; NumPy and torch sum in different orders (BLAS blocking, pairwise "
+            "sums) over 3,073 features and 500 images, which costs a few digits at most. 1e-12 is "
+            "\"near machine precision\" with room for other BLAS builds.",
+        measured=(
+            "SVM and softmax losses, the five weight/reg cases on the 500-image dev batch: "
+            "loss <= 1.9e-16, dW <= 5.2e-15 (the softmax alone: dW 1.7e-15)",
+            "each layer (affine, relu, sigmoid, tanh, softmax_loss, svm_loss), loss `Σ out·dout` "
+            "and every gradient: <= 5.7e-15",
+            "full two-layer net, loss and W1, b1, W2, b2, relu/sigmoid/tanh x reg 0/0.1: <= 2.9e-15",
+            "linear SGD, 100 steps from the same W on the same minibatches, constant and step-decay "
+            "rate, 12 seeds at batch 50 and 12 at batch 100: final W and losses 2.9e-16..6.5e-16",
+            "two-layer net, 100 SGD + momentum steps: losses 3.7e-16, parameters 6e-16",
+        ),
+    ),
+    Tolerance(
+        "PARITY_RTOL", "float32", PARITY_RTOL[_F32],
+        applies_to="the same comparisons in float32 (except float32 SVM trajectories, "
+                   "see TRAJECTORY_RTOL_SVM_FLOAT32)",
+        why="float32 eps is 1.2e-7; the same sums over 3,073 features and 500 images lose up to "
+            "~3 decimal digits.",
+        measured=(
+            "SVM and softmax losses, the five cases: loss <= 1.1e-7, dW <= 2.6e-6 "
+            "(the softmax alone: dW 8.1e-7)",
+            "each layer: <= 2.7e-6",
+            "full two-layer net: <= 8.1e-7",
+            "linear SGD trajectories (as above; SVM runs that did not part at a kink): "
+            "1.6e-7..2.9e-7",
+            "two-layer net, 100 SGD + momentum steps: losses 2e-7, parameters 2.4e-7",
+        ),
+    ),
+    Tolerance(
+        "GRAD_CHECK_RTOL", None, GRAD_CHECK_RTOL,
+        applies_to="analytic vs numerical gradient (`grad_check_sparse`, "
+                   "`eval_numerical_gradient_array`), float64",
+        why="the CS231n assignment's bar for a correct gradient: float64 centred differences with "
+            "h = 1e-5, relative error `|a-n| / max(1e-8, |a|+|n|)`.",
+        measured=(
+            "SVM and softmax, probes on smooth pieces: ~1e-10; a dW missing the 2 of the reg "
+            "gradient fails by more than 100x",
+            "layers vs `eval_numerical_gradient_array` (4 dev rows x 60 features): "
+            "3e-12 (relu) .. 2.9e-8 (softmax)",
+            "ReLU with exact zeros and inputs within h of 0: off-kink probes 3e-12; "
+            "the 8 kink probes are reported, not judged",
+            "full two-layer net, 15 probes per parameter, relu/sigmoid/tanh x reg 0/0.1 "
+            "(20 dev rows scaled to unit std): 6.8e-10..3.0e-8",
+        ),
+    ),
+    Tolerance(
+        "KINK_SLOPE_JUMP", None, 1e-4,
+        module="scratch_numpy.gradient_check",
+        applies_to="`grad_check_sparse`: a probe whose forward and backward one-sided slopes differ "
+                   "by more than this fraction of their size is probed again at h/10",
+        why="the one-sided slopes of a smooth piece differ by `|f''| h`; across a kink by the slope "
+            "jump. A smooth piece with small curvature stays below it.",
+        measured=(
+            "a wrong gradient on a smooth piece is never flagged, even under strong curvature "
+            "(`x²/2` at x = 0.01 with a gradient off by 2.5e-4)",
+            "a constructed kink (an SVM margin of 1e-12) is always detected; a softmax probe "
+            "is never flagged",
+        ),
+    ),
+    Tolerance(
+        "TWO_LAYER_GRAD_CHECK_MIN_GRAD", None, TWO_LAYER_GRAD_CHECK_MIN_GRAD,
+        applies_to="the full two-layer net's numerical check: probes whose analytic entry is "
+                   "below this are reported, not judged against GRAD_CHECK_RTOL",
+        why="the centred difference of a loss L ~ 3 carries a rounding error of about "
+            "eps * L / h ~ 1e-11, which alone is a relative error above 1e-7 for entries "
+            "below ~1e-3.",
+        measured=(
+            "rounding error of the difference quotient on 20 dev rows: 1e-11..1e-10",
+            "a 1e-6 entry of tanh's dW2 measured 3e-5 although the gradient is right",
+            "at most 2 of 15 probes per parameter fall below the threshold",
+        ),
+    ),
+    Tolerance(
+        "KNN_DIST_RTOL", "float64", KNN_DIST_RTOL[_F64],
+        applies_to="kNN L2 distance matrices vs torch float64, assignment subset (500 x 5,000, "
+                   "raw pixels)",
+        why="float64 is near machine precision here: every squared distance is an integer "
+            "below 2^53.",
+        measured=(
+            "NumPy no-loop / one-loop / two-loop: 1.5e-16 / 1.5e-16 / 9e-17",
+        ),
+    ),
+    Tolerance(
+        "KNN_DIST_RTOL", "float32", KNN_DIST_RTOL[_F32],
+        applies_to="the same distance matrices computed in float32",
+        why="the expansion `‖a‖² + ‖b‖² − 2a·b` cancels in float32 for close pairs (squared norms "
+            "~1e8, nearest squared distances ~1e6). 5e-5 leaves room for other BLAS builds, yet "
+            "a distance that leaves out one of the 3,072 pixels fails it.",
+        measured=(
+            "NumPy no-loop (OpenBLAS sgemm): 5.0e-6 on an AVX2 CPU, 1.7e-5 on an AVX-512 CPU",
+            "NumPy one-loop 4.3e-6..5.1e-6, two-loop 8e-8",
+            "torch (MKL): 6.8e-7",
+            "a distance missing one pixel: 7.8e-4 (fails)",
+            "L1, float32 vs float64: 0 (raw pixels: integer sums below 2^24)",
+        ),
+    ),
+    Tolerance(
+        "TRAJECTORY_RTOL_SVM_FLOAT32", None, TRAJECTORY_RTOL_SVM_FLOAT32,
+        applies_to="NumPy SGD vs `torch.optim.SGD` for the SVM in float32: final W and every "
+                   "minibatch loss after 100 steps from the same W on the same minibatches",
+        why="a margin within float32 rounding of 0 can be active on one side and inactive on the "
+            "other (a hinge kink), and that step then differs by `lr * x_i / B`. 2e-2 admits such "
+            "splits while a wrong step size (a reg gradient missing its factor 2: error ~1e-1) "
+            "still fails.",
+        measured=(
+            "at batch 50 (the test's setting), 12 seeds x constant and step-decay rate: 1 of 24 runs "
+            "parted at a kink, 6.0e-3",
+            "at batch 100: 1 of 8 seeds parted, 4.2e-3, in one sweep; 0 of 24 runs in another "
+            "(12 seeds x both rates)",
+            "all other float32 SVM runs: as PARITY_RTOL (float32)",
+        ),
+    ),
+)
+
+
+def _number(value: float) -> str:
+    """1e-12, 5e-5, 2.5e-4: the shortest scientific form."""
+    mantissa, exponent = f"{value:e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def _anchor(title: str) -> str:
+    """The anchor a Markdown renderer (GitHub's rule) gives a heading."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+def tolerance_table_markdown() -> str:
+    """``docs/tolerances.md``: a summary table, then why and measured for each tolerance."""
+    lines = [
+        "# Tolerances",
+        "",
+        "<!-- Generated from ref_torch/tolerances.py by `python -m scripts.tolerance_table --write`;"
+        " edit that file, not this one. -->",
+        "",
+        "Every tolerance lives in `ref_torch/tolerances.py` (the kink threshold in "
+        "`scratch_numpy/gradient_check.py`). Parity errors are normwise and scale-free: "
+        "`max|numpy - torch| / max|torch|` over the array, so a value reads as "
+        "\"digits lost relative to the largest entry\".",
+        "",
+        "Each parity tolerance is proven able to fail: `parity_tests/test_parity_harness.py` feeds "
+        "the harness a gradient missing its regularization term, one with a class column "
+        "sign-flipped, a bias gradient off by a factor 2, a loss missing its reg term, and a "
+        "gradient scaled by `1 + 100 * tol`; each fails, and the report names the wrong array "
+        "(and, for the flipped column, points into that column). A scale of `1 + tol / 100` passes.",
+        "",
+        "| tolerance | value | applies to |",
+        "| --- | --- | --- |",
+    ]
+    for tol in TOLERANCES:
+        lines.append(f"| [`{tol.title}`](#{_anchor(tol.title)}) | {_number(tol.value)} | {tol.applies_to} |")
+    for tol in TOLERANCES:
+        lines += [
+            "",
+            f"## {tol.title}",
+            "",
+            f"Value {_number(tol.value)}, in `{tol.module.replace('.', '/')}.py`.",
+            "",
+            f"Why: {tol.why}",
+            "",
+            "Measured:",
+            "",
+            *(f"* {figure}" for figure in tol.measured),
+        ]
+    return "\n".join(lines) + "\n"
