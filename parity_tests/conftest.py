@@ -8,17 +8,13 @@ given or ``CI=true``: then its absence is a failure.
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from scratch_numpy.data import CIFAR10NotFoundError, load_cifar10, split_cifar10  # noqa: E402
-from scratch_numpy.preprocessing import dev_batch as dev_batch_rows  # noqa: E402
+from scratch_numpy.data import CIFAR10NotFoundError, load_cifar10, split_cifar10
+from scratch_numpy.preprocessing import dev_batch as dev_batch_rows
 
 
 def pytest_addoption(parser):

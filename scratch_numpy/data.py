@@ -37,7 +37,7 @@ TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
 META_FILE = "batches.meta"
 FOLDER_NAME = "cifar-10-batches-py"
-DOWNLOAD_COMMAND = "python -m scripts.download_cifar10"
+DOWNLOAD_COMMAND = "cs231n-download"
 
 # What a genuine batch pickle references: an ndarray rebuilt through
 # numpy's _reconstruct (module renamed numpy._core in NumPy 2) and a dtype;

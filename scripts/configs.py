@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ref_torch.linear_classifier import TorchLinearSVM, TorchSoftmax
+from ref_torch.two_layer_net import TwoLayerNet as TorchNet
+from ref_torch.two_layer_net import train_net
 from scratch_numpy.data import NUM_CLASSES, NUM_FEATURES, Splits
 from scratch_numpy.linear_classifier import LinearSVM, Softmax
 from scratch_numpy.training import TrainingDivergedError
@@ -38,8 +41,6 @@ def fit_linear(name: str, data: Splits, hyper: dict, schedule: dict = LINEAR_SCH
 
 def fit_linear_torch(name: str, data: Splits, hyper: dict, schedule: dict, device: str):
     """The torch twin with the same hyperparameters (its own seeded batches): (clf, seconds)."""
-    from ref_torch.linear_classifier import TorchLinearSVM, TorchSoftmax
-
     clf = {"svm": TorchLinearSVM, "softmax": TorchSoftmax}[name](device=device, dtype=np.float32)
     start = time.perf_counter()
     clf.train(data.X_train, data.y_train, seed=0, **hyper, **schedule)
@@ -90,9 +91,6 @@ def train_net_config(rows: Splits, config: NetConfig, backend: str = "numpy", de
         if backend == "numpy":
             history = net.train(X, y, rows.X_val, rows.y_val, **kwargs)
         else:
-            from ref_torch.two_layer_net import TwoLayerNet as TorchNet
-            from ref_torch.two_layer_net import train_net
-
             tnet = TorchNet.from_numpy_params(net.params, config.activation, device=device)
             try:
                 history = train_net(tnet, X, y, rows.X_val, rows.y_val, **kwargs)
