@@ -37,7 +37,8 @@ TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
 META_FILE = "batches.meta"
 FOLDER_NAME = "cifar-10-batches-py"
-DOWNLOAD_COMMAND = "cs231n-download"
+# How users fetch the data: the console entry point, or the module from the repository root.
+DOWNLOAD_COMMAND = "`cs231n-download` (or `python -m scripts.download_cifar10`)"
 
 # What a genuine batch pickle references: an ndarray rebuilt through
 # numpy's _reconstruct (module renamed numpy._core in NumPy 2) and a dtype;
@@ -113,7 +114,7 @@ def find_cifar10_dir(root: str | os.PathLike | None = None) -> Path:
     raise CIFAR10NotFoundError(
         "CIFAR-10 (python version) not found. Looked for "
         f"{TRAIN_FILES[0]} in:\n" + "\n".join(tried) + "\n"
-        f"Get it with `{DOWNLOAD_COMMAND}`, or point CIFAR10_DIR at an existing "
+        f"Get it with {DOWNLOAD_COMMAND}, or point CIFAR10_DIR at an existing "
         f"{FOLDER_NAME} folder."
     )
 
@@ -220,7 +221,7 @@ def load_cifar10(root: str | os.PathLike | None = None) -> CIFAR10:
     if missing:
         raise CIFAR10Error(
             f"{folder}: incomplete CIFAR-10 folder, missing {', '.join(missing)}. "
-            f"Run `{DOWNLOAD_COMMAND}` to fetch a complete copy."
+            f"Run {DOWNLOAD_COMMAND} to fetch a complete copy."
         )
     train = [load_batch(folder / name) for name in TRAIN_FILES]
     X_test, y_test = load_batch(folder / TEST_FILE)
