@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from scratch_numpy import training
+from scratch_numpy.progress import progress
 from scratch_numpy.training import TrainingDivergedError
 from scratch_numpy.validation import check_int, check_real
 
@@ -209,8 +210,8 @@ class Solver:
         self.clock = training.TrainingClock()
         if validating:
             self._record(0, 0.0, self.learning_rate)
-        steps = training.progress(zip(range(self.num_iters), self.batches), self.label,
-                                  self.progress)
+        steps = progress(zip(range(self.num_iters), self.batches), self.label,
+                         total=self.num_iters, enabled=self.progress)
         for it, idx in steps:
             lr = training.learning_rate_at(self.learning_rate, self.lr_decay, self.decay_every, it)
             X_batch = self.X[idx]

@@ -40,6 +40,7 @@ from typing import Callable
 import numpy as np
 
 from scratch_numpy import training
+from scratch_numpy.progress import progress
 from scratch_numpy.training import TrainingDivergedError
 from scratch_numpy.validation import check_int, check_real
 
@@ -177,8 +178,8 @@ class Solver:
         lr = self.learning_rate
         if validating:
             self._record(0, 0.0, lr)
-        steps = training.progress(zip(range(self.num_iters), self.batches), self.label,
-                                  self.progress)
+        steps = progress(zip(range(self.num_iters), self.batches), self.label,
+                         total=self.num_iters, enabled=self.progress)
         for it, idx in steps:
             lr = training.learning_rate_at(self.learning_rate, self.lr_decay, self.decay_every, it)
             X_batch = self.X[idx]

@@ -166,11 +166,3 @@ class TrainingClock:
         """Exclude the time since ``began`` (a ``time.perf_counter()`` reading)."""
         self._evaluating += time.perf_counter() - began
 
-
-def progress(steps: Iterable, label: str, enabled: bool) -> Iterable:
-    """``steps`` with a tqdm bar when ``enabled``."""
-    if not enabled:
-        return steps
-    from tqdm import tqdm  # optional extra: the package itself needs NumPy only
-
-    return tqdm(steps, desc=label, leave=False)

@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import assignment_subset, pixel_rows
+from scratch_numpy.progress import progress
 from scripts.cli import UsageError, add_cifar10_argument, command, load_data
 from scratch_numpy.knn import KNearestNeighbor, best_k, cross_validate
 from scripts.report import ReportContext, ResultRow, save_figure
@@ -77,7 +77,7 @@ def full_scale_1nn(data, metric: str, backend: str = "numpy", device: str = "cpu
         model = KNearestNeighbor(metric, chunk_size=chunk_size).train(X_train, data.y_train)
         predict = lambda X: model.predict(X, 1)  # noqa: E731
     predicted = np.empty(len(y_test), dtype=np.int64)
-    for s in tqdm(range(0, len(y_test), chunk_size), desc=f"1-NN {metric} ({backend})", unit="chunk"):
+    for s in progress(range(0, len(y_test), chunk_size), f"1-NN {metric} ({backend})", unit="chunk"):
         predicted[s:s + chunk_size] = predict(X_test[s:s + chunk_size])
     seconds = time.perf_counter() - start
     return float(np.mean(predicted == y_test)), seconds

@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from scratch_numpy.data import Splits, split_cifar10
 from scratch_numpy.preprocessing import linear_rows
+from scratch_numpy.progress import progress
 from scripts.cli import add_cifar10_argument, command, load_data
 from scripts.configs import (LINEAR_CHOSEN, LINEAR_CLASSIFIERS, LINEAR_SCHEDULE, fit_linear,
                              fit_linear_torch)
@@ -45,12 +45,12 @@ def search(name: str, data: Splits, grid: dict = SEARCH_GRID, schedule: dict = L
     """Train one model per grid point; returns {(lr, reg): (val acc, clf, history)}."""
     results = {}
     points = list(itertools.product(grid["learning_rate"], grid["reg"]))
-    progress = tqdm(points, desc=f"{name} search", unit="model")
-    for lr, reg in progress:
+    bar = progress(points, f"{name} search", unit="model")
+    for lr, reg in bar:
         clf, history = fit_linear(name, data, dict(learning_rate=lr, reg=reg), schedule)
         results[(lr, reg)] = (accuracy(clf, data.X_val, data.y_val), clf, history)
         best = max(v[0] for v in results.values())
-        progress.set_postfix(lr=f"{lr:g}", reg=f"{reg:g}", val=f"{results[(lr, reg)][0]:.3f}",
+        bar.set_postfix(lr=f"{lr:g}", reg=f"{reg:g}", val=f"{results[(lr, reg)][0]:.3f}",
                              best=f"{best:.3f}")
     return results
 

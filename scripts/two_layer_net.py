@@ -25,6 +25,7 @@ import numpy as np
 
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import network_rows
+from scratch_numpy.progress import progress
 from scratch_numpy.two_layer_net import TwoLayerNet
 from scripts.cli import add_cifar10_argument, command, load_data
 from scripts.configs import NET_CHOSEN, NET_QUICK, NetConfig, train_net_config
@@ -53,19 +54,18 @@ SEARCH_GRID = dict(learning_rate=(2e-4, 4e-4), reg=(0.03, 0.3))
 
 def search(rows, hidden_sizes=(1000,), epochs: float = 4, flip: bool = False) -> list:
     """Rank SEARCH_GRID x hidden sizes by validation accuracy after ``epochs`` epochs."""
-    from tqdm import tqdm
-
     configs = [NetConfig(hidden_size=h, learning_rate=lr, learning_rate_decay=0.92, reg=reg,
                       epochs=epochs, augment_flip=flip)
                for h, lr, reg in itertools.product(hidden_sizes, SEARCH_GRID["learning_rate"],
                                                    SEARCH_GRID["reg"])]
     results = []
-    for config in tqdm(configs, desc="search"):
+    bar = progress(configs, "search", unit="config")
+    for config in bar:
         start = time.perf_counter()
         _, history = train_net_config(rows, config, progress=True)
         results.append((history["best_val_acc"], history["val_acc_history"][-1],
                         time.perf_counter() - start, config))
-        tqdm.write(f"val {results[-1][0]:.3f} ({results[-1][2]:.0f} s)  {config}")
+        bar.write(f"val {results[-1][0]:.3f} ({results[-1][2]:.0f} s)  {config}")
     return sorted(results, key=lambda r: -r[0])
 
 
