@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 from ref_torch.knn import KNearestNeighbor as TorchKNN
 from scratch_numpy.knn import KNearestNeighbor, _l2_squared_float64, nearest_from_distances
 from scratch_numpy.preprocessing import assignment_subset, pixel_rows
-from scripts.cli import add_cifar10_argument, command, load_data
+from scripts.cli import add_cifar10_argument, command, load_data, positive_int
 
 
 def timed(fn, repeats: int):
@@ -206,14 +206,14 @@ def l1_section(args, data) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_cifar10_argument(parser)
-    parser.add_argument("--num-train", type=int, default=50_000)
-    parser.add_argument("--num-test", type=int, default=10_000, help="test images for the L2 table")
-    parser.add_argument("--repeats", type=int, default=3, help="repeats of the fast paths (median)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--num-train", type=positive_int, default=50_000)
+    parser.add_argument("--num-test", type=positive_int, default=10_000, help="test images for the L2 table")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="repeats of the fast paths (median)")
+    parser.add_argument("--threads", type=positive_int, default=os.cpu_count())
     parser.add_argument("--skip-peers", action="store_true", help="no sklearn / faiss")
-    parser.add_argument("--loop-test-rows", type=int, default=500, help="test rows for the loop variants")
-    parser.add_argument("--l1-sample", type=int, default=100, help="test images to pick the fastest L1 path")
-    parser.add_argument("--l1-num-test", type=int, default=10_000, help="test images for the L1 run")
+    parser.add_argument("--loop-test-rows", type=positive_int, default=500, help="test rows for the loop variants")
+    parser.add_argument("--l1-sample", type=positive_int, default=100, help="test images to pick the fastest L1 path")
+    parser.add_argument("--l1-num-test", type=positive_int, default=10_000, help="test images for the L1 run")
     parser.add_argument("--only", nargs="+", choices=["l2", "loops", "l1"], default=["l2", "loops", "l1"])
     args = parser.parse_args(argv)
     data = load_data(args.cifar10_dir)

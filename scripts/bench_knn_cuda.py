@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ref_torch.knn import KNearestNeighbor as TorchKNN
-from scripts.cli import add_cifar10_argument, command, load_data
+from scripts.cli import add_cifar10_argument, command, load_data, positive_int
 from scripts.report import ResultRow, format_table
 
 
@@ -40,9 +40,9 @@ def timed_cuda(fn, repeats: int) -> tuple[float, object]:
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num-test", type=int, default=10_000)
-    parser.add_argument("--l1-num-test", type=int, default=1_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--num-test", type=positive_int, default=10_000)
+    parser.add_argument("--l1-num-test", type=positive_int, default=1_000)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     add_cifar10_argument(parser)
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():

@@ -27,7 +27,8 @@ import numpy as np
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import assignment_subset, pixel_rows
 from scratch_numpy.progress import progress
-from scripts.cli import UsageError, add_cifar10_argument, command, load_data
+from scripts.cli import (UsageError, add_cifar10_argument, command, device_name, load_data,
+                         output_folder, positive_int)
 from scratch_numpy.knn import KNearestNeighbor, best_k, cross_validate
 from scripts.report import ReportContext, ResultRow, save_figure
 
@@ -129,17 +130,17 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("reports"), help="folder for the PNG")
+    parser.add_argument("--out", type=output_folder, default="reports", help="folder for the PNG")
     add_cifar10_argument(parser)
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--k-choices", type=int, nargs="+", default=list(K_CHOICES))
+    parser.add_argument("--folds", type=positive_int, default=5)
+    parser.add_argument("--k-choices", type=positive_int, nargs="+", default=list(K_CHOICES))
     parser.add_argument("--full", action="store_true", help="1-NN on all 50,000 vs 10,000 images")
     parser.add_argument("--metric", nargs="+", choices=["l2", "l1"], default=["l2", "l1"],
                         help="metrics for --full")
     parser.add_argument("--backend", choices=["numpy", "torch"], default="numpy", help="for --full")
-    parser.add_argument("--device", default="cpu", help="torch device for --backend torch")
-    parser.add_argument("--chunk-size", type=int, default=1024, help="test rows per chunk")
-    parser.add_argument("--num-test", type=int, default=None, help="--full on the first N test images")
+    parser.add_argument("--device", type=device_name, default="cpu", help="torch device for --backend torch")
+    parser.add_argument("--chunk-size", type=positive_int, default=1024, help="test rows per chunk")
+    parser.add_argument("--num-test", type=positive_int, default=None, help="--full on the first N test images")
     args = parser.parse_args(argv)
 
     data = load_data(args.cifar10_dir)

@@ -27,7 +27,7 @@ import numpy as np
 from scratch_numpy.data import Splits, split_cifar10
 from scratch_numpy.preprocessing import linear_rows
 from scratch_numpy.progress import progress
-from scripts.cli import add_cifar10_argument, command, load_data
+from scripts.cli import add_cifar10_argument, command, load_data, output_folder, positive_int
 from scripts.configs import (LINEAR_CHOSEN, LINEAR_CLASSIFIERS, LINEAR_SCHEDULE, fit_linear,
                              fit_linear_torch)
 from scripts.report import ReportContext, ResultRow, format_table, save_figure
@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search", action="store_true", help="grid search lr x reg on val")
     parser.add_argument("--classifier", nargs="+", default=list(LINEAR_CLASSIFIERS),
                         choices=list(LINEAR_CLASSIFIERS))
-    parser.add_argument("--num-iters", type=int, default=LINEAR_SCHEDULE["num_iters"])
-    parser.add_argument("--out", type=Path, default=Path("reports"))
+    parser.add_argument("--num-iters", type=positive_int, default=LINEAR_SCHEDULE["num_iters"])
+    parser.add_argument("--out", type=output_folder, default="reports")
     add_cifar10_argument(parser)
     args = parser.parse_args(argv)
     data_set = load_data(args.cifar10_dir)

@@ -26,7 +26,7 @@ from scratch_numpy.progress import progress
 from scratch_numpy.optimization_strategies import (follow_gradient, random_local_search,
                                                    random_search)
 from scratch_numpy.data import split_cifar10
-from scripts.cli import add_cifar10_argument, command, load_data
+from scripts.cli import add_cifar10_argument, command, load_data, output_folder, positive_int
 from scripts.report import ReportContext, ResultRow, format_table, save_figure
 
 NOTES_ACCURACY = {"random search": 0.155, "random local search": 0.214}
@@ -107,10 +107,10 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num-evals", type=int, default=1000)
-    parser.add_argument("--num-train", type=int, default=5000,
+    parser.add_argument("--num-evals", type=positive_int, default=1000)
+    parser.add_argument("--num-train", type=positive_int, default=5000,
                         help="training images the loss is evaluated on")
-    parser.add_argument("--out", type=Path, default=Path("reports"))
+    parser.add_argument("--out", type=output_folder, default="reports")
     add_cifar10_argument(parser)
     args = parser.parse_args(argv)
     data = load_data(args.cifar10_dir)
