@@ -121,7 +121,8 @@ class Solver:
         names = list(self.params)
         if self.check_every_step:
             if self.update_rule == "sgd":
-                new = [self.params[n] - lr * g for n, g in zip(names, grads)]
+                # add(alpha=-lr), torch.optim.SGD's arithmetic for a plain step.
+                new = [torch.add(self.params[n], g, alpha=-lr) for n, g in zip(names, grads)]
             else:
                 new = [self.params[n] + (self.momentum * self.velocity[n] - lr * g)
                        for n, g in zip(names, grads)]
@@ -135,7 +136,7 @@ class Solver:
         for name, g in zip(names, grads):
             p = self.params[name]
             if self.update_rule == "sgd":
-                p.sub_(lr * g)
+                p.add_(g, alpha=-lr)
             else:
                 v = self.velocity[name]
                 v.mul_(self.momentum)
