@@ -39,6 +39,10 @@ def parity_rtol(dtype) -> float:
         raise ValueError(f"no parity tolerance for dtype {np.dtype(dtype)}; use float32 or float64") from None
 
 
+# Any layer (the oracle's --kind layer): analytic vs centred numerical gradient of the
+# user's own forward, float64, normwise as PARITY_RTOL.
+LAYER_NUMERICAL_RTOL = 1e-6
+
 # Two-layer net, full numerical gradient check: smaller analytic entries are
 # reported, not judged against GRAD_CHECK_RTOL.
 TWO_LAYER_GRAD_CHECK_MIN_GRAD = 1e-3

@@ -8,6 +8,7 @@ never a traceback.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import sys
 
@@ -30,6 +31,21 @@ def command(main):
             return 2
 
     return wrapper
+
+
+def int_at_least(minimum: int):
+    """An argparse ``type``: an integer no smaller than ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def add_cifar10_argument(parser) -> None:
