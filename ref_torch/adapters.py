@@ -48,19 +48,19 @@ def read_loss(value, what: str = "the loss") -> np.float64:
     """A scalar loss (a Python or NumPy number, or a 0-d array); NaN and inf pass
     through for the comparison to name."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Number, np.ndarray)):
-        raise UserCodeFailure(f"{what} is {describe(value)}, expected a number")
+        raise UserCodeFailure(f"returned {what} as {describe(value)}, expected a number")
     array = np.asarray(value)
     if array.shape != ():
-        raise UserCodeFailure(f"{what} is {describe(value)}, expected a scalar "
+        raise UserCodeFailure(f"returned {what} as {describe(value)}, expected a scalar "
                               "(the mean over the examples)")
     if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise UserCodeFailure(f"{what} has dtype {array.dtype}, expected a real number")
+        raise UserCodeFailure(f"returned {what} with dtype {array.dtype}, expected a real number")
     return np.float64(array)
 
 
 def read_array(value, name: str) -> np.ndarray:
     if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.number):
-        raise UserCodeFailure(f"{name} is {describe(value)}, expected a NumPy array")
+        raise UserCodeFailure(f"returned {name} as {describe(value)}, expected a NumPy array")
     return value
 
 
@@ -96,8 +96,9 @@ def _parameters(fn) -> str:
 
 def _require_function(obj, kind: str, expected: str, num_args: int, hint: str = ""):
     if inspect.isclass(obj):
-        raise TargetError(f"the target is a class ({obj.__name__}); --kind {kind} takes a function "
-                          f"{expected}" + (f". {hint}" if hint else ""))
+        raise TargetError(f"the target is a class ({obj.__name__}): did you mean --kind "
+                          f"two_layer_net (a network class), or the method {obj.__name__}.loss? "
+                          f"--kind {kind} takes a function {expected}")
     if not callable(obj):
         raise TargetError(f"the target is {describe(obj)}, not a function; --kind {kind} takes "
                           f"{expected}")
@@ -150,11 +151,14 @@ def call_score_loss(fn, inputs):
 # ---- forward/backward layer pairs ------------------------------------------------------
 
 def find_backward(forward_fn):
-    """The ``*_backward`` function defined beside a user's ``*_forward``."""
+    """The backward function defined beside a user's forward: the name with its last
+    ``forward`` made ``backward`` (``affine_forward``, ``conv_forward_naive``)."""
     name = getattr(forward_fn, "__name__", "")
-    if not name.endswith("_forward"):
-        raise TargetError(f"the target must be a *_forward function, got {name or forward_fn!r}")
-    backward_name = name[: -len("_forward")] + "_backward"
+    head, found, tail = name.rpartition("forward")
+    if not found:
+        raise TargetError(f"the target must be a forward function (name_forward), got "
+                          f"{name or forward_fn!r}")
+    backward_name = f"{head}backward{tail}"
     owner = method_owner(forward_fn)
     namespace = vars(owner) if owner else getattr(forward_fn, "__globals__", {})
     backward = namespace.get(backward_name)
@@ -290,7 +294,7 @@ def call_user_net(net_class, inputs):
                               "(loss, grads) when labels are given")
     loss, grads = result
     if not isinstance(grads, dict):
-        raise UserCodeFailure(f"grads is {describe(grads)}, expected a dict keyed by "
+        raise UserCodeFailure(f"returned grads as {describe(grads)}, expected a dict keyed by "
                               f"{', '.join(NET_PARAM_NAMES)}")
     return read_loss(loss), {k: read_array(v, k) for k, v in grads.items()
                              if k in NET_PARAM_NAMES}

@@ -34,8 +34,8 @@ from ref_torch.tolerances import parity_rtol
 
 # Two arrays "agree" for a diagnosis when they do to this multiple of the parity tolerance.
 DIAGNOSIS_SLACK = 100
-SVM_DELTA_MESSAGE = ("exactly the margin 1: the correct class's own margin max(0, s_y - s_y + 1) "
-                     "is counted; skip j == y_i")
+SVM_DELTA_MESSAGE = ("the correct class's own margin max(0, s_y - s_y + 1) = 1 is counted; "
+                     "skip j == y_i")
 
 
 def _close(a, b, tol: float) -> bool:
@@ -137,10 +137,9 @@ def _loss_offset(failing, kind_name: str) -> str:
     offsets = [float(r.user_loss - r.reference[0]) for r in only_loss]
     if not all(abs(o - offsets[0]) <= 1e-4 * abs(offsets[0]) for o in offsets):
         return ""
-    line = f"the loss is off by {offsets[0]:.6g} in every case while the gradients agree"
     if kind_name.startswith("svm") and abs(offsets[0] - 1) <= 1e-4:
-        line += f": {SVM_DELTA_MESSAGE}"
-    return line
+        return f"the loss is 1 too high in every case while the gradients agree: {SVM_DELTA_MESSAGE}"
+    return f"the loss is off by {offsets[0]:.6g} in every case while the gradients agree"
 
 
 def _images_line(runs) -> str:
@@ -168,9 +167,11 @@ def _only_some(failing, names: list[str]) -> str:
 
 def diagnose(runs, kind_name: str, reg_params: tuple[str, ...], num_examples: int | None):
     """The diagnosis lines for one target's runs (empty when nothing required failed)."""
+    if not any(r.report.status == "FAIL" for r in runs):
+        return []
     failing = [r for r in runs if r.report.status == "FAIL" and not r.report.error]
     if not failing:
-        return []
+        return [_images_line(runs)] if _images_line(runs) else []
     names = ["loss", *(d.name for d in failing[0].report.grads)]
     reg_line = _reg_line(runs, reg_params)
     lines = [reg_line]

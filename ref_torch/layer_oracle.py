@@ -193,7 +193,7 @@ def _numerical_diagnoses(report, probes) -> list[str]:
     right = [d.name for d in report.grads if d.passed]
     if wrong and right:
         lines.append(f"only {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} wrong; "
-                     f"{', '.join(right)} agree")
+                     f"{', '.join(right)} agree in every case")
     return [line for line in lines if line]
 
 

@@ -123,7 +123,8 @@ def _run_user(kind: LossKind, prepared, inputs: dict, dtype) -> tuple[str, float
     try:
         loss, grads = call_user(kind.call_numpy, prepared, copies)
     except UserCodeFailure as exc:
-        return str(exc), None, {}
+        reason = str(exc)
+        return (f"your code {reason}" if reason.startswith("returned") else reason), None, {}
     changed = [k for k, v in given.items() if isinstance(v, np.ndarray)
                and not np.array_equal(v, copies[k], equal_nan=True)]
     if changed:
@@ -197,7 +198,7 @@ def _judge(runs: list[Run], wrt, convention: str) -> int:
 
 def _choose_convention(kind: LossKind, runs: list[Run], forced: str | None) -> str:
     """The convention every run agrees with, else the one most arrays agree with."""
-    if forced or not kind.reg_params:
+    if forced or not kind.reg_params or all(r.user_loss is None for r in runs):
         _judge(runs, kind.wrt, forced or "full")
         return f"{DESCRIPTION[forced]} (forced)" if forced else ""
     scores = {}
@@ -207,7 +208,8 @@ def _choose_convention(kind: LossKind, runs: list[Run], forced: str | None) -> s
             return f"{DESCRIPTION[convention]} (found; --reg-convention {convention} forces it)"
     best = max(scores, key=scores.get)  # first (full) on a tie
     _judge(runs, kind.wrt, best)
-    return f"no single convention fits; judged by the closest, {DESCRIPTION[best]}"
+    return (f"judged by {DESCRIPTION[best]}, the convention closest to the target "
+            "(--reg-convention forces one)")
 
 
 def run_checks(kind: LossKind, target, X: np.ndarray, y: np.ndarray, dtypes=DTYPES,

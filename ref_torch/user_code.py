@@ -44,13 +44,14 @@ _OWN_FILES = tuple(str(Path(__file__).resolve().parents[1] / p) for p in
 
 
 def describe_exception(exc: BaseException) -> str:
-    """One line: ``IndexError: index 10 is out of bounds (my_svm.py line 12)``."""
+    """One line: ``raised IndexError: index 10 is out of bounds (my_svm.py line 12)``,
+    or ``called sys.exit(0) instead of returning``."""
     if isinstance(exc, SystemExit):
         return f"called sys.exit({exc.code!r}) instead of returning"
     where = user_line(exc.__traceback__)
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    return f"{text} ({where})" if where else text
+    return f"raised {text} ({where})" if where else f"raised {text}"
 
 
 def user_line(tb) -> str:
@@ -74,7 +75,7 @@ def call_user(fn, *args, **kwargs):
     except UserCodeFailure:
         raise
     except BaseException as exc:  # SystemExit too: the user's code must not end the check
-        raise UserCodeFailure(f"raised {describe_exception(exc)}") from None
+        raise UserCodeFailure(f"your code {describe_exception(exc)}") from None
 
 
 def _package_of(file: Path) -> tuple[Path, str]:
@@ -126,7 +127,7 @@ def import_user_file(file: Path):
         call_user(spec.loader.exec_module, module)
         return module
     except UserCodeFailure as exc:
-        reason = str(exc).removeprefix("raised ")
+        reason = str(exc).removeprefix("your code ").removeprefix("raised ")
         hint = ""
         if "Missing parentheses in call to 'print'" in reason:
             hint = " (Python 2 syntax: the checker runs Python 3)"
