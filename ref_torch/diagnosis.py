@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ref_torch.conventions import fit_reg, reg_mismatch
+from ref_torch.conventions import DESCRIPTION, REG_SCALE, fit_reg, reg_mismatch
 from ref_torch.parity import grad_name
 from ref_torch.tolerances import parity_rtol
 
@@ -124,9 +124,18 @@ def _reg_line(runs, reg_params) -> str:
     if failing.user_loss is None:
         return ""
     fit = fit_reg(failing.user_loss, failing.user_grads, failing.refs, reg_params)
-    detail = reg_mismatch(fit)
+    detail = reg_mismatch(fit) or _other_convention(fit, failing.convention)
     return ("the reg = 0 cases pass and the reg > 0 cases fail"
             + (f": {detail}" if detail else ": the reg term is wrong"))
+
+
+def _other_convention(fit, judged_by: str) -> str:
+    """A consistent reg term of the convention the target was not judged by (a forced one)."""
+    for name, scale in REG_SCALE.items():
+        if name != judged_by and fit.loss_coef == scale and set(fit.grad_coefs.values()) == {
+                2 * scale}:
+            return f"the target uses {DESCRIPTION[name]}, not the convention forced"
+    return ""
 
 
 def _loss_offset(failing, kind_name: str) -> str:

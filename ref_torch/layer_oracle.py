@@ -70,8 +70,10 @@ def _douts(outs, seed: int = SEED) -> dict:
     return {name: rng.standard_normal(np.shape(out)) for name, out in zip(names, outs)}
 
 
-def layer_caller(names: list[str], wrt: tuple[str, ...], dout_names: list[str]):
-    """``call(pair, inputs) -> (L, grads)`` for a pair with any number of outputs."""
+def layer_caller(names: list[str], floats: list[str], wrt: tuple[str, ...],
+                 dout_names: list[str]):
+    """``call(pair, inputs) -> (L, grads)`` for a pair with any number of outputs: backward
+    returns a gradient per floating-point array input (``floats``); those in ``wrt`` are kept."""
 
     def call(pair, inputs):
         forward, backward = pair
@@ -87,8 +89,8 @@ def layer_caller(names: list[str], wrt: tuple[str, ...], dout_names: list[str]):
             if out.shape != dout.shape:
                 raise UserCodeFailure(f"{forward.__name__} returned out of shape {out.shape}, "
                                       f"expected {dout.shape}")
-        grads = read_grads(backward(*douts, result[-1]), wrt, backward.__name__)
-        return sum(np.sum(o * d) for o, d in zip(outs, douts)), grads
+        grads = read_grads(backward(*douts, result[-1]), tuple(floats), backward.__name__)
+        return sum(np.sum(o * d) for o, d in zip(outs, douts)), {k: grads[k] for k in wrt}
 
     return call
 
@@ -138,9 +140,8 @@ def _compare_probes(name, analytic, x, numerical, kink, indices, tol) -> ArrayDi
                      float(numerical[worst]), reference="numerical", remark="; ".join(remarks))
 
 
-def _numerical_report(pair, names, wrt, dout_names, inputs, max_probes, seed):
+def _numerical_report(pair, caller, wrt, inputs, max_probes, seed):
     """The report of the user's pair against the numerical gradient of their own forward."""
-    caller = layer_caller(names, wrt, dout_names)
     tol = LAYER_NUMERICAL_RTOL
     label = dict(case="layer: numerical gradient of your forward", dtype="float64",
                  device="cpu")
@@ -229,8 +230,8 @@ def check_layer(forward, *, backward=None, inputs=None, shapes=None, torch_forwa
     outs = first[:-1] if isinstance(first, tuple) and len(first) >= 2 else (None,)
     douts = _douts([o if isinstance(o, np.ndarray) else np.zeros(0) for o in outs], seed)
     case_inputs = {**values, **douts}
-    numerical, probes = _numerical_report(pair, names, wrt, list(douts), case_inputs, max_probes,
-                                          seed)
+    caller = layer_caller(names, floats, wrt, list(douts))
+    numerical, probes = _numerical_report(pair, caller, wrt, case_inputs, max_probes, seed)
     reports, diagnoses = [numerical], _numerical_diagnoses(numerical, probes)
     name = label or getattr(forward, "__qualname__", repr(forward))
     if torch_forward is not None and not isinstance(first, UserCodeFailure):
@@ -241,7 +242,7 @@ def check_layer(forward, *, backward=None, inputs=None, shapes=None, torch_forwa
         except UserCodeFailure as exc:
             raise TargetError(f"the torch forward fails on these inputs: {exc}") from None
         kind = LossKind("layer", "", lambda X, y: [("torch autograd", case_inputs)],
-                        layer_caller(names, wrt, list(douts)), loss, wrt, "")
+                        caller, loss, wrt, "")
         autograd = run_checks(kind, pair, None, None, dtypes, devices, progress=progress,
                               label=name)
         reports += autograd.cases
