@@ -202,9 +202,10 @@ def _choose_convention(kind: LossKind, runs: list[Run], forced: str | None) -> s
         _judge(runs, kind.wrt, forced or "full")
         return f"{DESCRIPTION[forced]} (forced)" if forced else ""
     scores = {}
+    with_reg = [r for r in runs if r.reg > 0 and r.user_loss is not None]
     for convention in REG_SCALE:
         scores[convention] = _judge(runs, kind.wrt, convention)
-        if all(r.report.status != "FAIL" for r in runs):
+        if with_reg and all(r.report.status != "FAIL" for r in with_reg):
             return f"{DESCRIPTION[convention]} (found; --reg-convention {convention} forces it)"
     best = max(scores, key=scores.get)  # first (full) on a tie
     _judge(runs, kind.wrt, best)
