@@ -143,3 +143,16 @@ def test_diagnose_array_on_single_mistakes():
     assert diagnose_array("dW", bumped, R, 1e-10) == "dW is wrong only in column(s) 2"
     assert diagnose_array("the loss", 1.03, 1.0, 1e-10) == ""  # no factor for a mere difference
     assert diagnose_array("dW", R + rng.standard_normal(R.shape), R, 1e-10) == ""
+
+
+@pytest.mark.cuda
+def test_oracle_on_cuda(rows):
+    """The fc_net package and a planted mistake, checked against torch on the GPU."""
+    X, y = rows
+    fc_net = f"{FIXTURES}/assignment2/cs231n/classifiers/fc_net.py:TwoLayerNet"
+    report = check_gradient(fc_net, "two_layer_net", X=X, y=y, devices=["cuda"])
+    assert report.passed, str(report)
+    assert {r.device for r in report.cases if r.status == "PASS"} == {"cuda"}
+    report = check_gradient(f"{FIXTURES}/svm_mistakes.py:not_divided_by_n", "svm", X=X, y=y,
+                            devices=["cuda"])
+    assert not report.passed and report.diagnoses[0].startswith("dW is N = 60 times")

@@ -15,10 +15,14 @@ Two-layer nets come in CS231n's two layouts (:func:`net_layout`):
 * 2019+ ``classifiers/fc_net.py``: ``TwoLayerNet(input_dim, hidden_dim, num_classes,
   weight_scale, reg)`` and ``loss(X, y)``, reg held on the instance, X given as
   images ``(N, 3, 32, 32)`` as that assignment's solver does.
+
+(A little over 300 lines: one short section per CS231n signature, kept together so the
+calling conventions of every kind read in one place.)
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import numbers
 from dataclasses import dataclass
@@ -181,13 +185,6 @@ def prepare_layer(obj, kind: str, num_inputs: int):
     return forward, backward
 
 
-def read_forward(result, name: str):
-    """``(out, cache)`` from a forward function."""
-    if not isinstance(result, tuple) or len(result) != 2:
-        raise UserCodeFailure(f"{name} returned {describe(result)}, expected the tuple (out, cache)")
-    return read_array(result[0], "out"), result[1]
-
-
 def read_grads(result, names: tuple[str, ...], backward_name: str) -> dict:
     """The gradients a backward function returns, one per input, in input order."""
     grads = (result,) if len(names) == 1 and isinstance(result, np.ndarray) else result
@@ -198,18 +195,33 @@ def read_grads(result, names: tuple[str, ...], backward_name: str) -> dict:
     return {n: read_array(g, f"d{n}") for n, g in zip(names, grads)}
 
 
-def layer_caller(arg_names: tuple[str, ...]):
-    """A caller for a forward/backward pair: L = sum(out * dout), grads from backward."""
+def layer_caller(names, floats=None, wrt=None, dout_names=("dout",)):
+    """``call(pair, inputs) -> (L, grads)`` for a forward/backward pair: forward takes the
+    inputs ``names`` and returns ``(out_1, ..., out_K, cache)``, backward takes
+    ``(dout_1, ..., dout_K, cache)`` and returns a gradient per floating-point array input
+    (``floats``, default all of ``names``); ``L = sum_k sum(out_k * dout_k)`` and the
+    gradients of ``wrt`` (default ``floats``) are returned. Non-array inputs (a
+    ``conv_param`` dict) are copied for each call, since a forward may write to them."""
+    floats = tuple(floats or names)
+    wrt = tuple(wrt or floats)
 
     def call(pair, inputs):
         forward, backward = pair
-        out, cache = read_forward(forward(*(inputs[k] for k in arg_names)), forward.__name__)
-        dout = inputs["dout"]
-        if out.shape != dout.shape:
-            raise UserCodeFailure(f"{forward.__name__} returned out of shape {out.shape}, "
-                                  f"expected {dout.shape}")
-        grads = read_grads(backward(dout, cache), arg_names, backward.__name__)
-        return np.sum(out * dout), grads
+        args = [inputs[n] if isinstance(inputs[n], np.ndarray) else copy.deepcopy(inputs[n])
+                for n in names]
+        result = forward(*args)
+        if not isinstance(result, tuple) or len(result) != len(dout_names) + 1:
+            outs = ", ".join(["out"] * len(dout_names))
+            raise UserCodeFailure(f"{forward.__name__} returned {describe(result)}, expected the "
+                                  f"tuple ({outs}, cache)")
+        outs = [read_array(out, "out") for out in result[:-1]]
+        douts = [inputs[d] for d in dout_names]
+        for out, dout in zip(outs, douts):
+            if out.shape != dout.shape:
+                raise UserCodeFailure(f"{forward.__name__} returned out of shape {out.shape}, "
+                                      f"expected {dout.shape}")
+        grads = read_grads(backward(*douts, result[-1]), floats, backward.__name__)
+        return sum(np.sum(o * d) for o, d in zip(outs, douts)), {k: grads[k] for k in wrt}
 
     return call
 

@@ -26,13 +26,13 @@ import inspect
 import numpy as np
 import torch
 
-from ref_torch.adapters import describe, find_backward, read_array, read_grads
+from ref_torch.adapters import describe, find_backward, layer_caller
 from ref_torch.diagnosis import diagnose_array
 from ref_torch.kinds import LossKind
 from ref_torch.oracle import OracleReport, run_checks
 from ref_torch.parity import ArrayDiff, ParityReport, describe_non_finite, torch_reference
 from ref_torch.tolerances import LAYER_NUMERICAL_RTOL
-from ref_torch.user_code import TargetError, UserCodeFailure, call_user
+from ref_torch.user_code import TargetError, UserCodeFailure, call_user, modified_inputs
 from scratch_numpy.gradient_check import numerical_gradient_at
 
 SEED = 231
@@ -68,31 +68,6 @@ def _douts(outs, seed: int = SEED) -> dict:
     rng = np.random.default_rng(seed + 1)
     names = ["dout"] if len(outs) == 1 else [f"dout{k + 1}" for k in range(len(outs))]
     return {name: rng.standard_normal(np.shape(out)) for name, out in zip(names, outs)}
-
-
-def layer_caller(names: list[str], floats: list[str], wrt: tuple[str, ...],
-                 dout_names: list[str]):
-    """``call(pair, inputs) -> (L, grads)`` for a pair with any number of outputs: backward
-    returns a gradient per floating-point array input (``floats``); those in ``wrt`` are kept."""
-
-    def call(pair, inputs):
-        forward, backward = pair
-        args = [copy.deepcopy(inputs[n]) if not isinstance(inputs[n], np.ndarray) else inputs[n]
-                for n in names]
-        result = forward(*args)
-        if not isinstance(result, tuple) or len(result) != len(dout_names) + 1:
-            raise UserCodeFailure(f"{forward.__name__} returned {describe(result)}, expected "
-                                  f"({', '.join(['out'] * len(dout_names))}, cache)")
-        outs = [read_array(o, "out") for o in result[:-1]]
-        douts = [inputs[d] for d in dout_names]
-        for out, dout in zip(outs, douts):
-            if out.shape != dout.shape:
-                raise UserCodeFailure(f"{forward.__name__} returned out of shape {out.shape}, "
-                                      f"expected {dout.shape}")
-        grads = read_grads(backward(*douts, result[-1]), tuple(floats), backward.__name__)
-        return sum(np.sum(o * d) for o, d in zip(outs, douts)), {k: grads[k] for k in wrt}
-
-    return call
 
 
 def _torch_layer_loss(torch_forward, names, dout_names):
@@ -148,11 +123,8 @@ def _numerical_report(pair, caller, wrt, inputs, max_probes, seed):
     given = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in inputs.items()}
     try:
         L, grads = call_user(caller, pair, given)
-        changed = [k for k, v in inputs.items() if isinstance(v, np.ndarray)
-                   and not np.array_equal(v, given[k], equal_nan=True)]
-        if changed:
-            raise UserCodeFailure(f"your code modified its input {', '.join(changed)} in place: "
-                                  "work on a copy (the caller still needs it)")
+        if modified_inputs(inputs, given):
+            raise UserCodeFailure(modified_inputs(inputs, given))
         rng = np.random.default_rng(seed)
         diffs, probes = [], {}
         for name in wrt:

@@ -35,7 +35,8 @@ from ref_torch.parity import (ArrayDiff, ParityReport, cast_inputs, compare_resu
                               torch_reference)
 from ref_torch.stability import ScoreRange, explain
 from ref_torch.tolerances import parity_rtol
-from ref_torch.user_code import TargetError, UserCodeFailure, call_user, load_target
+from ref_torch.user_code import (TargetError, UserCodeFailure, call_user, load_target,
+                                  modified_inputs)
 from scratch_numpy.data import load_cifar10, split_cifar10
 from scratch_numpy.preprocessing import dev_batch
 from scratch_numpy.validation import check_array, check_int, check_labels
@@ -125,12 +126,8 @@ def _run_user(kind: LossKind, prepared, inputs: dict, dtype) -> tuple[str, float
     except UserCodeFailure as exc:
         reason = str(exc)
         return (f"your code {reason}" if reason.startswith("returned") else reason), None, {}
-    changed = [k for k, v in given.items() if isinstance(v, np.ndarray)
-               and not np.array_equal(v, copies[k], equal_nan=True)]
-    if changed:
-        return (f"your code modified its input {', '.join(changed)} in place: work on a copy "
-                "(the caller still needs it)"), None, {}
-    return "", loss, grads
+    modified = modified_inputs(given, copies)
+    return (modified, None, {}) if modified else ("", loss, grads)
 
 
 def _conventions_for(kind: LossKind, reg: float) -> tuple[str, ...]:

@@ -171,3 +171,14 @@ def method_owner(fn):
                                                  (staticmethod, classmethod)):
         return None
     return owner
+
+
+def modified_inputs(given: dict, copies: dict) -> str:
+    """The failure line when user code changed any of the array ``copies`` it was given
+    ("" when it changed none)."""
+    changed = [k for k, v in given.items() if isinstance(v, np.ndarray)
+               and not np.array_equal(v, copies[k], equal_nan=True)]
+    if not changed:
+        return ""
+    return (f"your code modified its input {', '.join(changed)} in place: work on a copy "
+            "(the caller still needs it)")
