@@ -194,7 +194,8 @@ def _judge(runs: list[Run], wrt, convention: str) -> int:
 
 
 def _choose_convention(kind: LossKind, runs: list[Run], forced: str | None) -> str:
-    """The convention every run agrees with, else the one most arrays agree with."""
+    """The convention every reg > 0 case agrees with (the others do not tell them apart),
+    else the one most arrays agree with."""
     if forced or not kind.reg_params or all(r.user_loss is None for r in runs):
         _judge(runs, kind.wrt, forced or "full")
         return f"{DESCRIPTION[forced]} (forced)" if forced else ""
