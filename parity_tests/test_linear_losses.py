@@ -15,7 +15,8 @@ import torch
 from ref_torch.cases import PARITY_CASES
 from ref_torch.kinds import KINDS
 from ref_torch.linear_svm import svm_loss as torch_svm_loss
-from ref_torch.parity import check_parity, run_kind
+from ref_torch.oracle import run_kind
+from ref_torch.parity import check_parity
 from ref_torch.softmax import softmax_loss as torch_softmax_loss
 from ref_torch.tolerances import GRAD_CHECK_RTOL
 from scratch_numpy.gradient_check import grad_check_sparse

@@ -1,79 +1,312 @@
-"""How each loss kind calls a user's NumPy object: the CS231n signatures.
+"""How each loss kind calls a user's NumPy object: the CS231n signatures, as written.
 
-Every ``call_*(user_obj, inputs) -> (loss, grads)`` takes the case's inputs
-(``ref_torch/cases.py``) and returns what the parity harness compares with
-torch: the loss and the gradients (a dict, one array, or a tuple in the kind's
-``wrt`` order).
+Each kind has a ``prepare_*(obj)`` that checks the target before anything runs
+(a class where a function is expected, the wrong number of arguments, a
+``*_forward`` without its ``*_backward``) and raises :class:`TargetError` with a
+hint, and a ``call_*(prepared, inputs) -> (loss, grads)`` that runs it on one
+case. The ``read_*`` helpers turn anything else the user's code returns (None, a
+list, a swapped tuple, a per-example loss) into a one-line
+:class:`UserCodeFailure`.
+
+Two-layer nets come in CS231n's two layouts (:func:`net_layout`):
+
+* 2016-2018 ``classifiers/neural_net.py``: ``TwoLayerNet(input_size, hidden_size,
+  output_size, std)`` and ``loss(X, y, reg)``;
+* 2019+ ``classifiers/fc_net.py``: ``TwoLayerNet(input_dim, hidden_dim, num_classes,
+  weight_scale, reg)`` and ``loss(X, y)``, reg held on the instance, X given as
+  images ``(N, 3, 32, 32)`` as that assignment's solver does.
+
+(A little over 300 lines: one short section per CS231n signature, kept together so the
+calling conventions of every kind read in one place.)
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
-import sys
+import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
+from ref_torch.user_code import TargetError, UserCodeFailure, method_owner
+
 NET_PARAM_NAMES = ("W1", "b1", "W2", "b2")
+IMAGE_SHAPE = (3, 32, 32)
+
+
+def describe(value) -> str:
+    """A few words for what a value is: ``None``, ``an array of shape (3, 4)``, ``a list of 2``."""
+    if value is None:
+        return "None"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, (tuple, list, dict)):
+        return f"a {type(value).__name__} of {len(value)}"
+    if isinstance(value, numbers.Number):
+        return f"a number ({value:.6g})"
+    return f"a {type(value).__name__}"
+
+
+def read_loss(value, what: str = "the loss") -> np.float64:
+    """A scalar loss (a Python or NumPy number, or a 0-d array); NaN and inf pass
+    through for the comparison to name."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Number, np.ndarray)):
+        raise UserCodeFailure(f"returned {what} as {describe(value)}, expected a number")
+    array = np.asarray(value)
+    if array.shape != ():
+        raise UserCodeFailure(f"returned {what} as {describe(value)}, expected a scalar "
+                              "(the mean over the examples)")
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise UserCodeFailure(f"returned {what} with dtype {array.dtype}, expected a real number")
+    return np.float64(array)
+
+
+def read_array(value, name: str) -> np.ndarray:
+    if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.number):
+        raise UserCodeFailure(f"returned {name} as {describe(value)}, expected a NumPy array")
+    return value
+
+
+def read_pair(result, first: str, second: str, second_shape: tuple):
+    """``(loss, gradient)`` from a loss function's result."""
+    expected = f"({first}, {second})"
+    if not isinstance(result, tuple):
+        raise UserCodeFailure(f"returned {describe(result)}, expected the tuple {expected}")
+    if len(result) != 2:
+        raise UserCodeFailure(f"returned a tuple of {len(result)} values, expected {expected}")
+    a, b = result
+    if isinstance(a, np.ndarray) and a.shape == second_shape and np.ndim(b) == 0:
+        raise UserCodeFailure(f"returned ({second}, {first}): the order is {expected}")
+    return read_loss(a), read_array(b, second)
+
+
+def _binds(fn, num_args: int) -> bool:
+    try:
+        inspect.signature(fn).bind(*range(num_args))
+    except TypeError:
+        return False
+    except ValueError:  # no signature (a builtin): let the call decide
+        return True
+    return True
+
+
+def _parameters(fn) -> str:
+    try:
+        return f"({', '.join(inspect.signature(fn).parameters)})"
+    except ValueError:
+        return "(...)"
+
+
+def _require_function(obj, kind: str, expected: str, num_args: int, hint: str = ""):
+    if inspect.isclass(obj):
+        raise TargetError(f"the target is a class ({obj.__name__}): did you mean --kind "
+                          f"two_layer_net (a network class), or the method {obj.__name__}.loss? "
+                          f"--kind {kind} takes a function {expected}")
+    if not callable(obj):
+        raise TargetError(f"the target is {describe(obj)}, not a function; --kind {kind} takes "
+                          f"{expected}")
+    if not _binds(obj, num_args):
+        raise TargetError(f"{obj.__name__}{_parameters(obj)} cannot be called as {expected}"
+                          + (f". {hint}" if hint else ""))
+    return obj
+
+
+# ---- linear losses: svm_loss_vectorized(W, X, y, reg) -> (loss, dW) --------------------
+
+def prepare_linear(obj, kind: str):
+    """A loss function ``f(W, X, y, reg)``, or ``Class.loss`` of a CS231n
+    ``LinearClassifier`` subclass (weights on ``self.W``, ``loss(X_batch, y_batch, reg)``)."""
+    owner = method_owner(obj) if callable(obj) else None
+    if owner is not None:
+        _require_function(obj, kind, "loss(self, X_batch, y_batch, reg)", 4)
+
+        def call_method(W, X, y, reg):
+            model = owner()
+            model.W = W
+            return obj(model, X, y, reg)
+        return call_method
+    return _require_function(
+        obj, kind, f"{kind}_loss_vectorized(W, X, y, reg)", 4,
+        "A network class is --kind two_layer_net; a loss of scores is "
+        f"--kind {kind}_scores")
 
 
 def call_linear_loss(user_fn, inputs):
-    """``svm_loss_vectorized(W, X, y, reg) -> (loss, dW)`` and friends."""
-    return user_fn(inputs["W"], inputs["X"], inputs["y"], inputs["reg"])
+    W = inputs["W"]
+    result = user_fn(W, inputs["X"], inputs["y"], inputs["reg"])
+    loss, dW = read_pair(result, "loss", "dW", W.shape)
+    return loss, {"W": dW}
 
+
+# ---- loss layers: softmax_loss(scores, y) -> (loss, dscores) ---------------------------
+
+def prepare_score_loss(obj, kind: str):
+    return _require_function(obj, kind, f"{kind.removesuffix('_scores')}_loss(scores, y)", 2,
+                             f"A loss of W, X, y, reg is --kind {kind.removesuffix('_scores')}")
+
+
+def call_score_loss(fn, inputs):
+    loss, dscores = read_pair(fn(inputs["scores"], inputs["y"]), "loss", "dscores",
+                              inputs["scores"].shape)
+    return loss, {"scores": dscores}
+
+
+# ---- forward/backward layer pairs ------------------------------------------------------
 
 def find_backward(forward_fn):
-    """The ``*_backward`` function defined beside a user's ``*_forward``."""
+    """The backward function defined beside a user's forward: the name with its last
+    ``forward`` made ``backward`` (``affine_forward``, ``conv_forward_naive``)."""
     name = getattr(forward_fn, "__name__", "")
-    if not name.endswith("_forward"):
-        raise ValueError(f"the target must be a *_forward function, got {name or forward_fn!r}")
-    backward_name = name[: -len("_forward")] + "_backward"
-    namespace = getattr(forward_fn, "__globals__", None)
-    if namespace is None:
-        namespace = vars(sys.modules[forward_fn.__module__])
-    if backward_name not in namespace:
-        raise ValueError(f"{backward_name} not found in the module that defines {name}")
-    return namespace[backward_name]
+    head, found, tail = name.rpartition("forward")
+    if not found:
+        raise TargetError(f"the target must be a forward function (name_forward), got "
+                          f"{name or forward_fn!r}")
+    backward_name = f"{head}backward{tail}"
+    owner = method_owner(forward_fn)
+    namespace = vars(owner) if owner else getattr(forward_fn, "__globals__", {})
+    backward = namespace.get(backward_name)
+    if isinstance(backward, staticmethod):
+        backward = backward.__func__
+    if backward is None:
+        raise TargetError(f"{backward_name} not found beside {name}")
+    return backward
 
 
-def layer_caller(arg_names: tuple[str, ...]):
-    """A caller for a forward/backward pair: L = sum(out * dout), grads from backward."""
+def prepare_layer(obj, kind: str, num_inputs: int):
+    """``(forward, backward)``: the target ``name_forward`` and its ``name_backward``."""
+    args = ", ".join(("x", "w", "b")[:num_inputs]) if num_inputs <= 3 else "..."
+    forward = _require_function(obj, kind, f"{kind}_forward({args})", num_inputs,
+                                "Any other layer is --kind layer")
+    backward = find_backward(forward)
+    if not _binds(backward, 2):
+        raise TargetError(f"{backward.__name__}{_parameters(backward)} cannot be called as "
+                          f"{backward.__name__}(dout, cache)")
+    return forward, backward
 
-    def call(forward_fn, inputs):
-        backward_fn = find_backward(forward_fn)
-        out, cache = forward_fn(*(inputs[k] for k in arg_names))
-        dout = inputs["dout"]
-        if np.shape(out) != dout.shape:
-            raise ValueError(f"forward output has shape {np.shape(out)}, expected {dout.shape}")
-        grads = backward_fn(dout, cache)
-        if len(arg_names) == 1 and not isinstance(grads, (tuple, list)):
-            grads = (grads,)
-        return np.sum(np.asarray(out) * dout), dict(zip(arg_names, grads))
+
+def read_grads(result, names: tuple[str, ...], backward_name: str) -> dict:
+    """The gradients a backward function returns, one per input, in input order."""
+    grads = (result,) if len(names) == 1 and isinstance(result, np.ndarray) else result
+    expected = ", ".join(f"d{n}" for n in names)
+    if not isinstance(grads, tuple) or len(grads) != len(names):
+        raise UserCodeFailure(f"{backward_name} returned {describe(result)}, expected "
+                              f"{'the tuple ' if len(names) > 1 else ''}({expected})")
+    return {n: read_array(g, f"d{n}") for n, g in zip(names, grads)}
+
+
+def layer_caller(names, floats=None, wrt=None, dout_names=("dout",)):
+    """``call(pair, inputs) -> (L, grads)`` for a forward/backward pair: forward takes the
+    inputs ``names`` and returns ``(out_1, ..., out_K, cache)``, backward takes
+    ``(dout_1, ..., dout_K, cache)`` and returns a gradient per floating-point array input
+    (``floats``, default all of ``names``); ``L = sum_k sum(out_k * dout_k)`` and the
+    gradients of ``wrt`` (default ``floats``) are returned. Non-array inputs (a
+    ``conv_param`` dict) are copied for each call, since a forward may write to them."""
+    floats = tuple(floats or names)
+    wrt = tuple(wrt or floats)
+
+    def call(pair, inputs):
+        forward, backward = pair
+        args = [inputs[n] if isinstance(inputs[n], np.ndarray) else copy.deepcopy(inputs[n])
+                for n in names]
+        result = forward(*args)
+        if not isinstance(result, tuple) or len(result) != len(dout_names) + 1:
+            outs = ", ".join(["out"] * len(dout_names))
+            raise UserCodeFailure(f"{forward.__name__} returned {describe(result)}, expected the "
+                                  f"tuple ({outs}, cache)")
+        outs = [read_array(out, "out") for out in result[:-1]]
+        douts = [inputs[d] for d in dout_names]
+        for out, dout in zip(outs, douts):
+            if out.shape != dout.shape:
+                raise UserCodeFailure(f"{forward.__name__} returned out of shape {out.shape}, "
+                                      f"expected {dout.shape}")
+        grads = read_grads(backward(*douts, result[-1]), floats, backward.__name__)
+        return sum(np.sum(o * d) for o, d in zip(outs, douts)), {k: grads[k] for k in wrt}
 
     return call
 
 
-def call_score_loss(fn, inputs):
-    """``softmax_loss(scores, y) -> (loss, dscores)`` (the loss layers)."""
-    loss, dscores = fn(inputs["scores"], inputs["y"])
-    return loss, {"scores": dscores}
+# ---- two-layer nets ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NetLayout:
+    """How a user's ``TwoLayerNet`` takes reg and activation (see the module docstring)."""
+
+    reg_in_loss: bool  # loss(X, y, reg): the 2016-2018 layout
+    reg_in_init: bool  # TwoLayerNet(..., reg=): the 2019+ layout
+    takes_activation: bool
+
+    def __str__(self) -> str:
+        if self.reg_in_loss:
+            return "TwoLayerNet(input_size, hidden_size, output_size) with loss(X, y, reg)"
+        where = "TwoLayerNet(..., reg=)" if self.reg_in_init else "the attribute net.reg"
+        return f"TwoLayerNet(input_dim, hidden_dim, num_classes) with loss(X, y), reg through {where}"
+
+
+def _accepts(fn, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except ValueError:
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def net_layout(net_class) -> NetLayout:
+    return NetLayout(reg_in_loss="reg" in inspect.signature(net_class.loss).parameters,
+                     reg_in_init=_accepts(net_class, "reg"),
+                     takes_activation=_accepts(net_class, "activation"))
+
+
+def prepare_net(obj, kind: str = "two_layer_net"):
+    """A class ``TwoLayerNet`` (either layout), or its method ``TwoLayerNet.loss``."""
+    owner = method_owner(obj) if callable(obj) and not inspect.isclass(obj) else None
+    net_class = owner or obj
+    if not inspect.isclass(net_class):
+        raise TargetError(f"the target is {describe(obj) if not callable(obj) else 'a function'}; "
+                          f"--kind {kind} takes a class such as TwoLayerNet (or TwoLayerNet.loss). "
+                          "A loss function of W, X, y, reg is --kind svm or --kind softmax")
+    if not callable(getattr(net_class, "loss", None)):
+        raise TargetError(f"class {net_class.__name__} has no loss method")
+    if not _binds(net_class, 3):
+        raise TargetError(f"{net_class.__name__}{_parameters(net_class)} cannot be built as "
+                          f"{net_class.__name__}(input_size, hidden_size, output_size)")
+    return net_class
+
+
+def net_skip_reason(net_class, inputs) -> str:
+    """Why a case cannot run on this class ("" when it can)."""
+    activation = inputs["activation"]
+    if activation != "relu" and not net_layout(net_class).takes_activation:
+        return (f"needs {net_class.__name__}(..., activation={activation!r}); the class takes no "
+                "activation argument (a ReLU-only net)")
+    return ""
 
 
 def call_user_net(net_class, inputs):
-    """Build the user's class, give it the case's parameters, call ``loss(X, y, reg)``.
-
-    ReLU cases call ``net_class(D, H, C)`` (CS231n's signature); sigmoid and tanh
-    cases also pass ``activation=``.
-    """
+    """Build the user's class, give it the case's parameters, call its loss."""
+    layout = net_layout(net_class)
     D, H = inputs["W1"].shape
     C = inputs["W2"].shape[1]
-    kwargs = {}
-    if inputs["activation"] != "relu":
-        accepted = inspect.signature(net_class).parameters
-        if "activation" not in accepted and not any(
-                p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-            raise ValueError(f"this case needs {net_class.__name__}(..., activation="
-                             f"{inputs['activation']!r}); the class takes no activation argument")
-        kwargs["activation"] = inputs["activation"]
+    reg = inputs["reg"]
+    kwargs = {} if inputs["activation"] == "relu" else {"activation": inputs["activation"]}
+    if layout.reg_in_init and not layout.reg_in_loss:
+        kwargs["reg"] = reg
     net = net_class(D, H, C, **kwargs)
+    if not layout.reg_in_loss and not layout.reg_in_init:
+        net.reg = reg
     net.params = {name: inputs[name] for name in NET_PARAM_NAMES}
-    return net.loss(inputs["X"], inputs["y"], reg=inputs["reg"])
+    X, y = inputs["X"], inputs["y"]
+    if layout.reg_in_loss:
+        result = net.loss(X, y, reg=reg)
+    else:
+        images = X.reshape(-1, *IMAGE_SHAPE) if X.shape[1] == np.prod(IMAGE_SHAPE) else X
+        result = net.loss(images, y)
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise UserCodeFailure(f"loss(X, y) returned {describe(result)}, expected the tuple "
+                              "(loss, grads) when labels are given")
+    loss, grads = result
+    if not isinstance(grads, dict):
+        raise UserCodeFailure(f"returned grads as {describe(grads)}, expected a dict keyed by "
+                              f"{', '.join(NET_PARAM_NAMES)}")
+    return read_loss(loss), {k: read_array(v, k) for k, v in grads.items()
+                             if k in NET_PARAM_NAMES}

@@ -4,7 +4,13 @@ Each ``*_cases(X, y)`` takes dev rows ``X (N, 3072)`` float64 (the training
 mean image subtracted) and labels ``y (N,)`` and returns
 ``[(case name, inputs)]``: float64 arrays (cast per dtype by the parity
 harness), labels and scalars. Scales are chosen so that each case exercises a
-different regime of the loss; random parts are seeded.
+different regime of the loss; random parts are seeded. Layers also get 4-D
+inputs ``(N, 3, 32, 32)``, as CS231n feeds them.
+
+The ``*_stability_cases`` give a softmax scores of the notes' magnitude
+(``[123, 456, 789]``): the largest ~750, above 709.8 where float64 ``exp``
+overflows, each row's spread ~650, below 708.4, so a softmax that subtracts the
+row maximum stays finite and one that does not gets NaN (``ref_torch/stability.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ HIDDEN_SIZE = 50
 # reg > 0 makes 2 * reg * W a sizeable part of dW (2.5e4 is the assignment's
 # value), so a missing or mis-scaled reg term fails float32 too.
 PARITY_CASES = ((1e-4, 0.0), (1e-4, 2.5e4), (1e-3, 5e2), (1e-2, 0.0), (1e-2, 1e2))
+# Per-class score offsets of the stability cases (see the module docstring).
+STABILITY_OFFSETS = np.linspace(100.0, 750.0, 10)
+STABILITY_NAME = "scores up to ~750 (needs the max shift)"
+IMAGE_SHAPE = (3, 32, 32)
 
 
 def linear_cases(X: np.ndarray, y: np.ndarray, num_classes: int = 10, seed: int = 0):
@@ -51,7 +61,14 @@ def affine_cases(X, y):
             x=X, w=w_scale * rng.standard_normal((d, AFFINE_OUTPUTS)),
             b=rng.standard_normal(AFFINE_OUTPUTS),
             dout=rng.standard_normal((n, AFFINE_OUTPUTS)))))
+    images = dict(cases[0][1], x=_as_images(X))
+    cases.append(("weights 1e-3, images (N, 3, 32, 32)", images))
     return cases
+
+
+def _as_images(X: np.ndarray) -> np.ndarray:
+    """Rows (N, 3072) as CS231n's 4-D input (N, 3, 32, 32); others unchanged in shape."""
+    return X.reshape(-1, *IMAGE_SHAPE) if X.shape[1] == np.prod(IMAGE_SHAPE) else X[:, None, :]
 
 
 def activation_cases(X, y):
@@ -65,6 +82,8 @@ def activation_cases(X, y):
     x = _scaled_rows(X, 1.0)
     x[rng.random(x.shape) < 0.1] = 0.0
     cases.append(("10% exact zeros", dict(x=x, dout=rng.standard_normal(x.shape))))
+    images = _as_images(_scaled_rows(X, 1.0))
+    cases.append(("images (N, 3, 32, 32)", dict(x=images, dout=rng.standard_normal(images.shape))))
     return cases
 
 
@@ -82,13 +101,36 @@ def net_cases(X, y, hidden_size: int = HIDDEN_SIZE):
     """Seeded parameters large enough that every activation is in its working range
     (W1 ~ 1e-3 puts pre-activations at ~3) and biases nonzero; each activation at
     reg 0 and 0.1."""
+    params = _net_params(X.shape[1], hidden_size)
+    return [(f"{act}, reg {reg:g}", dict(X=X, y=y, reg=reg, activation=act, **params))
+            for act in ACTIVATIONS for reg in (0.0, 0.1)]
+
+
+def _net_params(D: int, hidden_size: int, C: int = 10) -> dict:
     rng = np.random.default_rng(CASE_SEED)
-    D, C = X.shape[1], 10
-    params = {
+    return {
         "W1": 1e-3 * rng.standard_normal((D, hidden_size)),
         "b1": 0.1 * rng.standard_normal(hidden_size),
         "W2": 0.1 * rng.standard_normal((hidden_size, C)),
         "b2": 0.1 * rng.standard_normal(C),
     }
-    return [(f"{act}, reg {reg:g}", dict(X=X, y=y, reg=reg, activation=act, **params))
-            for act in ACTIVATIONS for reg in (0.0, 0.1)]
+
+
+def linear_stability_cases(X, y):
+    """Realistic weights (1e-4) whose bias row adds the stability offsets to every score."""
+    name, inputs = linear_cases(X, y)[0]
+    W = inputs["W"].copy()
+    W[-1] += STABILITY_OFFSETS
+    return [(STABILITY_NAME, dict(inputs, W=W))]
+
+
+def score_stability_cases(X, y):
+    name, inputs = score_cases(X, y)[0]
+    return [(STABILITY_NAME, dict(inputs, scores=inputs["scores"] + STABILITY_OFFSETS))]
+
+
+def net_stability_cases(X, y, hidden_size: int = HIDDEN_SIZE):
+    """The relu net whose output bias adds the stability offsets."""
+    params = _net_params(X.shape[1], hidden_size)
+    params["b2"] = params["b2"] + STABILITY_OFFSETS
+    return [(f"relu, reg 0, {STABILITY_NAME}", dict(X=X, y=y, reg=0.0, activation="relu", **params))]

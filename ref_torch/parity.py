@@ -7,8 +7,9 @@ with the normwise error of :mod:`ref_torch.tolerances`. The report names the
 worst element of each array (index and both values) so a wrong gradient is
 located, not just detected.
 
-:func:`run_kind` runs one loss kind of ``ref_torch/kinds.py`` (the table of
-what a user can check) on every case, dtype and device.
+:func:`torch_reference` and :func:`compare_result` are the two halves of
+:func:`check_parity`; the gradient oracle (``ref_torch/oracle.py``) uses them
+to call a user's function once and compare it with several references.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class ArrayDiff:
     numpy_value: float = float("nan")
     torch_value: float = float("nan")
     problem: str = ""  # shape mismatch, non-finite values, missing gradient
+    reference: str = "torch"  # what the array was compared with, as the report names it
+    remark: str = ""  # printed after the numbers (e.g. probes left out at kinks)
 
     @property
     def passed(self) -> bool:
@@ -46,8 +49,20 @@ class ArrayDiff:
         return (
             f"  {verdict} {self.name:<8} err {self.error:9.2e} (tol {self.tolerance:.0e})"
             f"  worst at {self.worst_index}: numpy {self.numpy_value: .10e}"
-            f"  torch {self.torch_value: .10e}"
+            f"  {self.reference} {self.torch_value: .10e}" + (f"  ({self.remark})" if self.remark else "")
         )
+
+
+def describe_non_finite(a: np.ndarray) -> str:
+    """Which non-finite values an array holds and where: ``"NaN at (2,)"``,
+    ``"+inf at (); 3 NaN, first at (0, 4)"``."""
+    parts = []
+    for label, mask in (("NaN", np.isnan(a)), ("+inf", np.isposinf(a)), ("-inf", np.isneginf(a))):
+        count = int(mask.sum())
+        if count:
+            first = tuple(int(i) for i in np.argwhere(mask)[0])
+            parts.append(f"{label} at {first}" if count == 1 else f"{count} {label}, first at {first}")
+    return "not finite: " + "; ".join(parts)
 
 
 def compare_arrays(name: str, numpy_value, torch_value, tolerance: float) -> ArrayDiff:
@@ -61,8 +76,7 @@ def compare_arrays(name: str, numpy_value, torch_value, tolerance: float) -> Arr
         return ArrayDiff(name, float("inf"), tolerance, problem=f"non-numeric dtype {a.dtype}")
     a = a.astype(np.float64)
     if not np.isfinite(a).all():
-        where = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
-        return ArrayDiff(name, float("inf"), tolerance, problem=f"non-finite value at {where}")
+        return ArrayDiff(name, float("inf"), tolerance, problem=describe_non_finite(a))
     diff = np.abs(a - b)
     worst = np.unravel_index(np.argmax(diff), diff.shape) if diff.size else ()
     scale = float(np.max(np.abs(b))) if b.size else 0.0
@@ -75,18 +89,41 @@ def compare_arrays(name: str, numpy_value, torch_value, tolerance: float) -> Arr
 
 @dataclass
 class ParityReport:
-    """Result of one :func:`check_parity` run."""
+    """One case, dtype and device: the loss and every gradient against torch.
+
+    role: ``"correctness"`` (must pass), ``"stability"`` (must pass: large scores
+        that need the max shift) or ``"advisory"`` (scores beyond what ``exp`` can
+        represent in this dtype: a failure is a warning unless strict).
+    error: why the user's function gave nothing to compare (it raised, returned
+        the wrong thing, modified its inputs).
+    skipped: why the case was not run (the target lacks an argument it needs).
+    note: a one-line explanation printed under the case (non-finite values).
+    """
 
     case: str
     dtype: str
     device: str
     loss: ArrayDiff
     grads: list[ArrayDiff] = field(default_factory=list)
-    error: str = ""  # the NumPy function raised
+    error: str = ""
+    role: str = "correctness"
+    skipped: str = ""
+    note: str = ""
 
     @property
     def passed(self) -> bool:
-        return not self.error and self.loss.passed and all(g.passed for g in self.grads)
+        """Every array within tolerance (a skipped case did not pass: it was not run)."""
+        return (not self.error and not self.skipped and self.loss.passed
+                and all(g.passed for g in self.grads))
+
+    @property
+    def status(self) -> str:
+        """PASS, FAIL, SKIP, or WARN (an advisory case that did not pass)."""
+        if self.skipped:
+            return "SKIP"
+        if self.passed:
+            return "PASS"
+        return "WARN" if self.role == "advisory" else "FAIL"
 
     @property
     def failed_names(self) -> list[str]:
@@ -94,24 +131,20 @@ class ParityReport:
         return [d.name for d in (self.loss, *self.grads) if not d.passed]
 
     def __str__(self) -> str:
-        head = f"[{'PASS' if self.passed else 'FAIL'}] {self.case} | {self.dtype} | {self.device}"
-        if self.error:
-            return f"{head}\n  the NumPy function raised: {self.error}"
-        return "\n".join([head, str(self.loss), *map(str, self.grads)])
+        role = f" [{self.role}]" if self.role != "correctness" else ""
+        head = f"[{self.status}] {self.case} | {self.dtype} | {self.device}{role}"
+        if self.skipped:
+            lines = [head, f"  skipped: {self.skipped}"]
+        elif self.error:
+            lines = [head, f"  {self.error}"]
+        else:
+            lines = [head, str(self.loss), *map(str, self.grads)]
+        if self.note:
+            lines.append(f"  note: {self.note}")
+        return "\n".join(lines)
 
 
-def _as_grad_dict(grads, wrt: tuple[str, ...]) -> dict:
-    if isinstance(grads, dict):
-        return grads
-    if len(wrt) == 1 and not isinstance(grads, (tuple, list)):
-        return {wrt[0]: grads}
-    grads = tuple(grads)
-    if len(grads) != len(wrt):
-        raise ValueError(f"expected {len(wrt)} gradients ({', '.join(wrt)}), got {len(grads)}")
-    return dict(zip(wrt, grads))
-
-
-def _cast_inputs(inputs: dict, dtype) -> dict:
+def cast_inputs(inputs: dict, dtype) -> dict:
     """Float arrays to ``dtype``; ints, scalars and other values unchanged."""
     out = {}
     for key, value in inputs.items():
@@ -127,6 +160,52 @@ def grad_name(param: str) -> str:
     return param if any(ch.isdigit() for ch in param) else f"d{param}"
 
 
+def torch_reference(torch_fn: Callable, inputs: dict, wrt: tuple[str, ...], device="cpu"):
+    """``(loss, {name: gradient})`` of ``torch_fn`` by autograd, as float64 NumPy values.
+
+    inputs: already cast to the dtype under test (see :func:`cast_inputs`); NumPy
+    arrays become tensors on ``device``, other values are passed unchanged.
+    """
+    device = resolve_device(device)
+    tensors = {k: to_tensor(v, device) if isinstance(v, np.ndarray) else v
+               for k, v in inputs.items()}
+    for key in wrt:
+        tensors[key] = tensors[key].detach().clone().requires_grad_(True)
+    loss = torch_fn(tensors)
+    grads = torch.autograd.grad(loss, [tensors[k] for k in wrt], allow_unused=True)
+    reference = {k: (g if g is not None else torch.zeros_like(tensors[k])).detach().cpu().numpy()
+                 for k, g in zip(wrt, grads)}
+    return float(loss.detach().cpu()), reference
+
+
+def compare_result(loss, grads: dict, reference, wrt: tuple[str, ...], tolerance: float):
+    """``(loss ArrayDiff, [gradient ArrayDiff])`` of a user's result against a reference
+    ``(loss, {name: gradient})``; a name absent from ``grads`` is reported missing."""
+    ref_loss, ref_grads = reference
+    loss_diff = compare_arrays("loss", np.asarray(loss, dtype=np.float64),
+                               np.float64(ref_loss), tolerance)
+    diffs = []
+    for key in wrt:
+        name = grad_name(key)
+        if key not in grads:
+            diffs.append(ArrayDiff(name, float("inf"), tolerance, problem="gradient missing"))
+        else:
+            diffs.append(compare_arrays(name, grads[key], ref_grads[key], tolerance))
+    return loss_diff, diffs
+
+
+def as_grad_dict(grads, wrt: tuple[str, ...]) -> dict:
+    """A dict keyed by ``wrt`` from a dict, one array (one name) or a tuple in ``wrt`` order."""
+    if isinstance(grads, dict):
+        return grads
+    if len(wrt) == 1 and not isinstance(grads, (tuple, list)):
+        return {wrt[0]: grads}
+    grads = tuple(grads)
+    if len(grads) != len(wrt):
+        raise ValueError(f"expected {len(wrt)} gradients ({', '.join(wrt)}), got {len(grads)}")
+    return dict(zip(wrt, grads))
+
+
 def check_parity(numpy_fn: Callable, torch_fn: Callable, inputs: dict, wrt: tuple[str, ...],
                  dtype=np.float64, device="cpu", case: str = "") -> ParityReport:
     """Compare a NumPy loss+gradient with torch autograd on the same inputs.
@@ -140,56 +219,19 @@ def check_parity(numpy_fn: Callable, torch_fn: Callable, inputs: dict, wrt: tupl
     """
     dtype = np.dtype(dtype)
     tol = parity_rtol(dtype)
-    device = resolve_device(device)
-    np_inputs = _cast_inputs(inputs, dtype)
-
-    tensors = {}
-    for key, value in np_inputs.items():
-        tensors[key] = to_tensor(value, device) if isinstance(value, np.ndarray) else value
-    for key in wrt:
-        tensors[key] = tensors[key].detach().clone().requires_grad_(True)
-    torch_loss = torch_fn(tensors)
-    torch_grads = torch.autograd.grad(torch_loss, [tensors[k] for k in wrt], allow_unused=True)
-    reference = {
-        k: (g if g is not None else torch.zeros_like(tensors[k])).detach().cpu().numpy()
-        for k, g in zip(wrt, torch_grads)
-    }
-    torch_loss = float(torch_loss.detach().cpu())
-
-    label = dict(case=case, dtype=str(dtype), device=str(device))
+    np_inputs = cast_inputs(inputs, dtype)
+    reference = torch_reference(torch_fn, np_inputs, wrt, device)
+    label = dict(case=case, dtype=str(dtype), device=str(resolve_device(device)))
     # The user's code gets its own copies: an in-place edit must not leak into the reference.
     np_copies = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in np_inputs.items()}
     try:
         loss, grads = numpy_fn(np_copies)
-        grads = _as_grad_dict(grads, wrt)
+        loss = np.asarray(loss, dtype=np.float64)
+        if loss.shape != ():
+            raise ValueError(f"the loss has shape {loss.shape}, expected a scalar")
+        grads = as_grad_dict(grads, wrt)
     except Exception as exc:  # report what the user's code did, whatever it was
         missing = ArrayDiff("loss", float("inf"), tol, problem="not computed")
         return ParityReport(loss=missing, error=f"{type(exc).__name__}: {exc}", **label)
-
-    loss_diff = compare_arrays("loss", np.asarray(loss, dtype=np.float64).reshape(()),
-                               np.float64(torch_loss), tol)
-    diffs = []
-    for key in wrt:
-        name = grad_name(key)
-        if key not in grads:
-            diffs.append(ArrayDiff(name, float("inf"), tol, problem="gradient missing"))
-        else:
-            diffs.append(compare_arrays(name, grads[key], reference[key], tol))
+    loss_diff, diffs = compare_result(loss, grads, reference, wrt, tol)
     return ParityReport(loss=loss_diff, grads=diffs, **label)
-
-
-def run_kind(kind, user_obj, X: np.ndarray, y: np.ndarray,
-             dtypes=(np.float64, np.float32), devices=None) -> list[ParityReport]:
-    """Check ``user_obj`` against ``kind``'s torch reference on every case, dtype and device.
-
-    kind: a ``ref_torch.kinds.LossKind`` (cases, caller, torch reference, wrt).
-    """
-    devices = available_devices() if devices is None else devices
-    reports = []
-    for case, inputs in kind.make_cases(X, y):
-        for dtype in dtypes:
-            for device in devices:
-                reports.append(check_parity(
-                    lambda inp: kind.call_numpy(user_obj, inp), kind.torch_loss, inputs,
-                    kind.wrt, dtype=dtype, device=device, case=f"{kind.name}: {case}"))
-    return reports

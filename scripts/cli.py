@@ -46,6 +46,24 @@ def command(main):
     return wrapper
 
 
+def int_at_least(minimum: int):
+    """An argparse ``type``: an integer no smaller than ``minimum``."""
+
+    wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {value}" if minimum == 1
+                                             else f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def add_cifar10_argument(parser) -> None:
     parser.add_argument("--cifar10-dir", default=None,
                         help="CIFAR-10 folder or its parent (default: $CIFAR10_DIR, else the cache)")
@@ -62,15 +80,7 @@ def load_data(cifar10_dir=None) -> CIFAR10:
 
 # ---- argparse types -------------------------------------------------------------------------
 
-def positive_int(text: str) -> int:
-    """An integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+positive_int = int_at_least(1)
 
 
 def positive_float(text: str) -> float:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ref_torch.devices import available_devices
 from ref_torch.kinds import KINDS, load_reference
-from ref_torch.parity import run_kind
+from ref_torch.oracle import run_kind
 from scratch_numpy.preprocessing import dev_batch
 from scripts.report import ReportContext, ResultRow, save_figure
 

@@ -1,0 +1,184 @@
+"""Loading a user's file, and calling the user's code so that nothing it does escapes.
+
+:func:`load_target` turns ``path/to/file.py:name`` (or ``file.py:Class.method``)
+into the object. A file inside a package (its folder, and the folders above it,
+hold an ``__init__.py``, as ``cs231n/classifiers/fc_net.py``) is imported as
+part of that package, so relative imports (``from ..layers import *``) work; any
+other file is loaded on its own with its folder on ``sys.path``, so it can import
+its neighbours.
+
+:func:`call_user` runs user code: whatever it raises, ``SystemExit`` included,
+becomes a :class:`UserCodeFailure` whose message is one line (the exception and
+the user's line that raised it), never a traceback. ``KeyboardInterrupt`` passes
+through, so Ctrl-C stops at once. NumPy warnings inside the call are silenced:
+the report explains non-finite results itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+class TargetError(ValueError):
+    """The target cannot be checked as asked (a usage error); the message says why."""
+
+
+class UserCodeFailure(Exception):
+    """The user's code failed or returned something unusable; ``str`` is one line."""
+
+
+# Top-level packages this module imported from a user's folder: a later target in
+# another folder with the same package name (every student's is ``cs231n``) replaces them.
+_LOADED_PACKAGES: set[str] = set()
+_OWN_FILES = tuple(str(Path(__file__).resolve().parents[1] / p) for p in
+                   ("ref_torch", "scratch_numpy", "scripts"))
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line: ``raised IndexError: index 10 is out of bounds (my_svm.py line 12)``,
+    or ``called sys.exit(0) instead of returning``."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r}) instead of returning"
+    where = user_line(exc.__traceback__)
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return f"raised {text} ({where})" if where else f"raised {text}"
+
+
+def user_line(tb) -> str:
+    """``file.py line N`` of the innermost frame outside this project and the Python install."""
+    not_user = (*_OWN_FILES, sys.prefix, sys.base_prefix, sys.exec_prefix, "<frozen")
+    found = ""
+    for frame in traceback.extract_tb(tb):
+        if not frame.filename.startswith(not_user):
+            found = f"{Path(frame.filename).name} line {frame.lineno}"
+    return found
+
+
+def call_user(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``; any failure but Ctrl-C becomes a :class:`UserCodeFailure`."""
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return fn(*args, **kwargs)
+    except KeyboardInterrupt:
+        raise
+    except UserCodeFailure:
+        raise
+    except BaseException as exc:  # SystemExit too: the user's code must not end the check
+        raise UserCodeFailure(f"your code {describe_exception(exc)}") from None
+
+
+def _package_of(file: Path) -> tuple[Path, str]:
+    """``(folder for sys.path, dotted module name)``: the chain of ``__init__.py`` folders."""
+    parts = [file.stem]
+    folder = file.parent
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return folder, ".".join(parts)
+
+
+def _forget_package(top: str, root: Path) -> None:
+    """Drop a package of the same name imported earlier, so ``root``'s copy is imported."""
+    existing = sys.modules.get(top)
+    if existing is None:
+        return
+    origin = Path(getattr(existing, "__file__", None) or ".").resolve()
+    if top not in _LOADED_PACKAGES and not origin.is_relative_to(root):
+        raise TargetError(f"the target's package {top!r} has the name of a module already in use "
+                          f"({origin}): rename its folder")
+    for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+        del sys.modules[name]
+
+
+def _put_first_on_path(folder: Path) -> None:
+    entry = str(folder)
+    if entry in sys.path:
+        sys.path.remove(entry)
+    sys.path.insert(0, entry)
+
+
+def import_user_file(file: Path):
+    """The module of ``file``: imported within its package when it is in one."""
+    file = file.resolve()
+    root, dotted = _package_of(file)
+    _put_first_on_path(root)
+    importlib.invalidate_caches()
+    try:
+        if "." in dotted:
+            top = dotted.split(".")[0]
+            _forget_package(top, root)
+            _LOADED_PACKAGES.add(top)
+            return call_user(importlib.import_module, dotted)
+        name = f"user_code_{file.stem}"
+        spec = importlib.util.spec_from_file_location(name, file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        call_user(spec.loader.exec_module, module)
+        return module
+    except UserCodeFailure as exc:
+        reason = str(exc).removeprefix("your code ").removeprefix("raised ")
+        hint = ""
+        if "Missing parentheses in call to 'print'" in reason:
+            hint = " (Python 2 syntax: the checker runs Python 3)"
+        raise TargetError(f"{file.name} failed to load: {reason}{hint}") from None
+
+
+def load_target(spec: str):
+    """``path/to/file.py:name`` or ``path/to/file.py:Class.method`` -> the object."""
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path or not name:
+        raise TargetError(f"expected path/to/file.py:name, got {spec!r}")
+    file = Path(path)
+    if file.suffix == ".ipynb":
+        raise TargetError(f"{file} is a notebook: the command reads .py files. In the notebook, "
+                          "call the Python API (from ref_torch.oracle import check_gradient; "
+                          "check_gradient(your_function, kind=...)), or save the code as a .py file")
+    if file.suffix != ".py":
+        raise TargetError(f"{file}: the target must be a Python file ending in .py")
+    if not file.is_file():
+        raise TargetError(f"{file}: no such file")
+    obj = import_user_file(file)
+    for depth, part in enumerate(name.split(".")):
+        if not hasattr(obj, part):
+            where = file.name if depth == 0 else ".".join(name.split(".")[:depth])
+            close = difflib.get_close_matches(part, [n for n in dir(obj) if not n.startswith("_")], 3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise TargetError(f"{where} defines no {part!r}{hint}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def method_owner(fn):
+    """The class of an unbound method given as ``Class.method`` (None for functions
+    and static methods): CS231n's classes keep their state on ``self``."""
+    qualname = getattr(fn, "__qualname__", "")
+    owner_name, dot, method = qualname.rpartition(".")
+    if not dot or "<locals>" in owner_name or "." in owner_name:
+        return None
+    owner = getattr(fn, "__globals__", {}).get(owner_name)
+    if not inspect.isclass(owner) or isinstance(inspect.getattr_static(owner, method, None),
+                                                 (staticmethod, classmethod)):
+        return None
+    return owner
+
+
+def modified_inputs(given: dict, copies: dict) -> str:
+    """The failure line when user code changed any of the array ``copies`` it was given
+    ("" when it changed none)."""
+    changed = [k for k, v in given.items() if isinstance(v, np.ndarray)
+               and not np.array_equal(v, copies[k], equal_nan=True)]
+    if not changed:
+        return ""
+    return (f"your code modified its input {', '.join(changed)} in place: work on a copy "
+            "(the caller still needs it)")
