@@ -1,0 +1,72 @@
+"""Checkpoints: named arrays in an ``.npz`` file, written atomically, read without pickles.
+
+:func:`save_arrays` writes to a temporary file in the destination's folder, then renames
+it over the destination (``os.replace``, atomic on one file system): a reader never sees
+a half-written checkpoint, and a crash or a full disk mid-write leaves the previous file
+as it was. :func:`load_arrays` reads with ``allow_pickle=False`` (an object array in the
+file is refused, never unpickled) and turns every way a file can be damaged into a
+``ValueError`` naming it.
+
+NumPy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import numpy as np
+
+SUFFIX = ".npz"
+
+
+def checkpoint_path(path: str | os.PathLike) -> Path:
+    """``path`` with ``.npz`` appended when it has another ending, as ``np.savez`` does."""
+    path = Path(path)
+    return path if path.name.endswith(SUFFIX) else path.with_name(path.name + SUFFIX)
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` (name -> array, no object arrays) to ``path`` atomically.
+
+    Returns the path written: ``path``, with ``.npz`` appended when it lacks it.
+    A missing folder or a write error raises ``OSError`` naming that path; the
+    temporary file is removed.
+    """
+    target = checkpoint_path(path)
+    # A name no other writer picks: the same folder, so the rename stays on one file system.
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(temporary, "xb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise OSError(exc.errno, f"cannot write {target}: {exc.strerror or exc}") from exc
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` file at ``path``, read eagerly, as name -> array.
+
+    A missing or unreadable file raises the ``OSError`` (it names the file). A file that
+    is not a complete ``.npz`` of plain arrays (truncated, corrupted, not a zip, holding
+    an object array) raises ``ValueError`` naming the file and what was wrong.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:  # OSError here already names the file
+        try:
+            with np.load(f, allow_pickle=False) as archive:
+                return {name: archive[name] for name in archive.files}
+        except Exception as exc:
+            # Whatever a damaged archive makes zipfile or NumPy raise: BadZipFile,
+            # zlib.error, EOFError, ValueError (bad header, object array),
+            # NotImplementedError (unknown compression), ...
+            raise ValueError(f"{path}: not a readable .npz checkpoint "
+                             f"({type(exc).__name__}: {exc})") from exc
