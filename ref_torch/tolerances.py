@@ -182,7 +182,7 @@ TOLERANCES = (
     ),
     Tolerance(
         "PROPERTY_BOUND_SLACK", None, PROPERTY_BOUND_SLACK,
-        applies_to="the property tests (`parity_tests/test_property_losses.py`): every loss and "
+        applies_to="the property tests (`parity_tests/test_loss_properties.py`): every loss and "
                    "layer, NumPy vs torch in float64, on random shapes with entries from 1e-30 to "
                    "1e30; the allowed difference is this multiple of the propagated rounding-error "
                    "bound, `gamma(n) = n u / (1 - n u)` (u = 2^-53) times the `|.|` of each sum",

@@ -14,6 +14,9 @@ arbitrary code: they are read by :func:`scratch_numpy.safe_pickle.restricted_loa
 (plain integer arrays, lists, ints and strings only), after a size check, and every
 field is validated before use. Every defect of a file is a :class:`CIFAR10Error`
 naming it.
+
+One concern, the data set on disk (where it is, how each file is read and checked, how
+it splits), in about 340 lines; the unpickler has its own module.
 """
 
 from __future__ import annotations
@@ -176,18 +179,14 @@ def _check_labels(path: Path, labels) -> np.ndarray:
     elif not isinstance(labels, list):
         raise CIFAR10Error(f"{path}: 'labels' must be a list, found {type(labels).__name__}")
     if len(labels) != ROWS_PER_BATCH:
-        raise CIFAR10Error(
-            f"{path}: 'labels' must hold {ROWS_PER_BATCH} entries, one per row of 'data'"
-        )
+        raise CIFAR10Error(f"{path}: 'labels' must hold {ROWS_PER_BATCH} entries, one per row of 'data'")
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels):
         raise CIFAR10Error(f"{path}: 'labels' must be integers")
     # The range is checked on the values as stored: a Python int such as 2**70 does not
     # fit int64, and a uint64 above 2**63 would wrap in the conversion.
     low, high = min(labels), max(labels)
     if low < 0 or high >= NUM_CLASSES:
-        raise CIFAR10Error(
-            f"{path}: labels must lie in 0..{NUM_CLASSES - 1}, found {low}..{high}"
-        )
+        raise CIFAR10Error(f"{path}: labels must lie in 0..{NUM_CLASSES - 1}, found {low}..{high}")
     return np.array(labels, dtype=np.int64)
 
 
@@ -206,11 +205,8 @@ def load_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
     expected = (ROWS_PER_BATCH, NUM_FEATURES)
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.shape != expected:
-        desc = (
-            f"{data.dtype} array of shape {data.shape}"
-            if isinstance(data, np.ndarray)
-            else type(data).__name__
-        )
+        desc = (f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray)
+                else type(data).__name__)
         raise CIFAR10Error(f"{path}: 'data' must be a uint8 array of shape {expected}, found {desc}")
     y = _check_labels(path, batch["labels"])
 
