@@ -51,6 +51,17 @@ def test_missing_folder_is_an_os_error_naming_the_target(tmp_path):
         save_arrays(tmp_path / "no" / "m.npz", {"W": np.ones(1)})
 
 
+@pytest.mark.parametrize("value, message", [
+    (np.array([1.0, np.nan]), "W holds NaN or infinite values"),
+    (np.array([np.inf], dtype=np.float32), "W holds NaN or infinite values"),
+    (np.array([{"a": 1}], dtype=object), "W is an object array"),
+])
+def test_non_finite_or_object_arrays_are_not_saved(tmp_path, value, message):
+    with pytest.raises(ValueError, match=message):
+        save_arrays(tmp_path / "m.npz", {"b": np.zeros(2), "W": value})
+    assert os.listdir(tmp_path) == []
+
+
 def test_object_array_in_the_file_is_refused_not_unpickled(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, W=np.array([{"a": 1}], dtype=object))  # np.savez pickles object arrays
@@ -97,9 +108,13 @@ def test_two_layer_net_round_trip_and_invalid_contents(tmp_path, net):
         np.testing.assert_array_equal(again.params[name], value)
 
     broken = dict(net.params, W2=np.full((5, 3), np.nan))
-    save_arrays(tmp_path / "nan.npz", {"activation": np.array("tanh"), **broken})
+    np.savez(tmp_path / "nan.npz", activation=np.array("tanh"), **broken)  # not through save
     with pytest.raises(ValueError, match="nan.npz: not a valid TwoLayerNet: W2 contains NaN"):
         TwoLayerNet.load(tmp_path / "nan.npz")
     save_arrays(tmp_path / "partial.npz", {"W1": net.params["W1"]})
     with pytest.raises(ValueError, match="partial.npz: not a TwoLayerNet file, missing b1, W2"):
         TwoLayerNet.load(tmp_path / "partial.npz")
+    net.params["W1"][0, 0] = np.inf
+    with pytest.raises(ValueError, match="W1 holds NaN or infinite values"):
+        net.save(tmp_path / "inf.npz")
+    assert not (tmp_path / "inf.npz").exists()

@@ -28,12 +28,21 @@ def checkpoint_path(path: str | os.PathLike) -> Path:
 
 
 def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
-    """Write ``arrays`` (name -> array, no object arrays) to ``path`` atomically.
+    """Write ``arrays`` (name -> array) to ``path`` atomically.
 
     Returns the path written: ``path``, with ``.npz`` appended when it lacks it.
-    A missing folder or a write error raises ``OSError`` naming that path; the
+    An object array (``np.savez`` would pickle it) or a float array holding NaN or inf
+    (non-finite parameters are never saved) is a ``ValueError`` naming it, before anything
+    is written. A missing folder or a write error raises ``OSError`` naming that path; the
     temporary file is removed.
     """
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        if value.dtype.hasobject:
+            raise ValueError(f"{name} is an object array: a checkpoint holds plain arrays only")
+        if np.issubdtype(value.dtype, np.inexact) and not np.isfinite(value).all():
+            raise ValueError(f"{name} holds NaN or infinite values: a checkpoint holds finite "
+                             "numbers only")
     target = checkpoint_path(path)
     # A name no other writer picks: the same folder, so the rename stays on one file system.
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
