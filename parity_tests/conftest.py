@@ -3,6 +3,10 @@
 CIFAR-10 is found through ``CIFAR10_DIR`` (or the default cache). Tests that
 need it skip with the reason when it is absent, unless ``--require-cifar`` is
 given or ``CI=true``: then its absence is a failure.
+
+Property tests (hypothesis) run under the profile "ci" unless ``HYPOTHESIS_PROFILE``
+names another: derandomized, so every run tries the same examples and a CI failure
+reproduces anywhere, and without a deadline, since timings on shared machines vary.
 """
 
 from __future__ import annotations
@@ -17,9 +21,8 @@ from hypothesis import settings
 from scratch_numpy.data import CIFAR10NotFoundError, load_cifar10, split_cifar10
 from scratch_numpy.preprocessing import dev_batch as dev_batch_rows
 
-# Property tests run the same examples on every run and every machine.
-settings.register_profile("ci", derandomize=True, deadline=None)
-settings.load_profile("ci")
+settings.register_profile("ci", derandomize=True, deadline=None, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_addoption(parser):

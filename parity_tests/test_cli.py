@@ -1,12 +1,24 @@
-"""The commands refuse nonsense before any work, and never lose or half-write a result."""
+"""The commands refuse nonsense before any work, never lose or half-write a result, and
+exit 2 with ``error: <message>`` when the data is missing or damaged (``load_data``, or
+the command's own handler), never with a traceback."""
 
 from __future__ import annotations
 
+import importlib
+import os
+import pickle
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
+from scratch_numpy.checkpoints import atomic_output
+from scratch_numpy.data import META_FILE, TEST_FILE, TRAIN_FILES
 from scripts import knn, linear_classifiers, optimization_strategies, reproduce, two_layer_net
-from scripts.cli import UsageError, atomic_output, output_file
+from scripts.cli import UsageError, output_file
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -73,6 +85,9 @@ def test_atomic_output_never_leaves_half_a_file(tmp_path):
         np.savez(temporary, a=np.arange(3))  # the temporary name ends in .npz: savez adds nothing
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.npz", "results.txt"]
     np.testing.assert_array_equal(np.load(archive)["a"], np.arange(3))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert archive.stat().st_mode & 0o777 == 0o666 & ~umask  # the usual permissions
 
 
 def test_save_writes_the_file_it_names(cifar10, tmp_path, capsys):
@@ -83,3 +98,51 @@ def test_save_writes_the_file_it_names(cifar10, tmp_path, capsys):
     assert f"wrote {tmp_path / 'net.npz'}" in out
     assert (tmp_path / "net.npz").exists() and not (tmp_path / "net").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.npz", "plots"]
+
+
+# ---- missing or damaged data ----------------------------------------------------------------
+
+# module -> the shortest argv that reaches the data loading.
+COMMANDS = {
+    "knn": [],
+    "linear_classifiers": [],
+    "optimization_strategies": [],
+    "two_layer_net": ["train"],
+    "bench_knn": [],
+    "bench_knn_cuda": [],
+    "bench_linear": [],
+    "bench_two_layer_net": [],
+    "reproduce": ["--device", "cpu"],
+    "check_gradient": [f"{REPO / 'scratch_numpy' / 'linear_svm.py'}:svm_loss_vectorized",
+                       "--kind", "svm", "--device", "cpu"],
+}
+
+
+def _damaged_copy(folder: Path) -> Path:
+    """A complete-looking folder whose first batch holds a label of 2**70 (an
+    OverflowError escaped the loader for it)."""
+    folder.mkdir()
+    batch = {"data": np.zeros((10_000, 3072), np.uint8), "labels": [2**70] + [0] * 9_999}
+    (folder / TRAIN_FILES[0]).write_bytes(pickle.dumps(batch, protocol=2))
+    for name in (*TRAIN_FILES[1:], TEST_FILE, META_FILE):
+        (folder / name).write_bytes(b"")
+    return folder
+
+
+@pytest.mark.parametrize("module", COMMANDS)
+@pytest.mark.parametrize("problem", ["damaged", "missing"])
+def test_data_problem_exits_2_with_the_message(module, problem, tmp_path, monkeypatch, capsys):
+    if problem == "damaged":
+        folder = _damaged_copy(tmp_path / "cifar")
+        expected = f"error: {folder / TRAIN_FILES[0]}: labels must lie in 0..9"
+    else:
+        folder = tmp_path / "typo"
+        expected = f"{folder}  (CIFAR10_DIR: no such folder)"
+    monkeypatch.setenv("CIFAR10_DIR", str(folder))
+    monkeypatch.chdir(tmp_path)  # whatever a command might write stays here
+    if module == "bench_knn_cuda":  # it refuses to start without a GPU, before loading
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    main = importlib.import_module(f"scripts.{module}").main
+    assert main(COMMANDS[module]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err

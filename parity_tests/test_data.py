@@ -62,20 +62,58 @@ def test_row_layout_is_channel_planes(cifar10):
 # --- locating the data -----------------------------------------------------
 
 def test_not_found_error_names_every_path_and_the_download_command(tmp_path, monkeypatch):
-    monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "env"))
+    monkeypatch.delenv("CIFAR10_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with pytest.raises(CIFAR10NotFoundError) as err:
         find_cifar10_dir()
     message = str(err.value)
-    for part in ("env", "cache", "python -m scripts.download_cifar10"):
+    for part in ("cache", "(default cache: no such folder)", "python -m scripts.download_cifar10"):
         assert part in message
+
+
+def test_wrong_cifar10_dir_is_an_error_naming_it_not_a_fall_back(tmp_path, monkeypatch):
+    # A valid copy in the cache must not stand in for an explicit location that is wrong.
+    cache_copy = tmp_path / "cache" / "cs231n-cifar10" / "cifar-10-batches-py"
+    cache_copy.mkdir(parents=True)
+    write_batch(cache_copy / "data_batch_1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "typo"))
+    with pytest.raises(CIFAR10NotFoundError) as err:
+        find_cifar10_dir()
+    message = str(err.value)
+    assert f"{tmp_path / 'typo'}  (CIFAR10_DIR: no such folder)" in message
+    assert "default cache" not in message
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "empty"))
+    with pytest.raises(CIFAR10NotFoundError, match=r"empty  \(CIFAR10_DIR: no data_batch_1 there\)"):
+        find_cifar10_dir()
+    monkeypatch.delenv("CIFAR10_DIR")
+    assert find_cifar10_dir() == cache_copy
+
+
+def test_unreadable_folder_is_a_not_found_error_saying_why(tmp_path, monkeypatch):
+    # Permission is denied by a stand-in for os.stat: the tests may run as root, where
+    # chmod denies nothing.
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if str(path).startswith(str(locked)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setenv("CIFAR10_DIR", str(locked))
+    with pytest.raises(CIFAR10NotFoundError, match=r"locked  \(CIFAR10_DIR: cannot be read: Permission denied\)"):
+        find_cifar10_dir()
 
 
 def test_explicit_folder_is_the_only_place_looked_at(cifar10, tmp_path):
     # CIFAR10_DIR points at a valid copy here; an explicit empty folder must not fall back to it.
     with pytest.raises(CIFAR10NotFoundError) as err:
         find_cifar10_dir(tmp_path / "arg")
-    assert "(argument)" in str(err.value) and "(CIFAR10_DIR)" not in str(err.value)
+    assert "(argument: no such folder)" in str(err.value) and "CIFAR10_DIR:" not in str(err.value)
 
 
 def test_cifar10_dir_may_be_the_parent_folder(tmp_path, monkeypatch):
@@ -137,7 +175,7 @@ def test_garbage_bytes_give_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"data": np.zeros((10_000, 3072), dtype=np.float32)}, "uint8"),
+    ({"data": np.zeros((10_000, 3072), dtype=np.int8)}, "uint8"),
     ({"data": np.zeros((9_999, 3072), dtype=np.uint8)}, r"\(10000, 3072\)"),
     ({"data": [1, 2, 3]}, "uint8"),
     ({"labels": [0] * 9_999}, "10000 entries"),
@@ -145,10 +183,57 @@ def test_garbage_bytes_give_clear_error(tmp_path):
     ({"labels": [-1] + [0] * 9_999}, r"0\.\.9"),
     ({"labels": ["cat"] * 10_000}, "integers"),
     ({"filenames": [b"x"] * 3}, "filenames"),
+    # Each of these used to escape as an OverflowError or a TypeError.
+    ({"labels": [2**70] + [0] * 9_999}, r"0\.\.9, found 0\.\.1180591620717411303424"),
+    ({"labels": np.full(10_000, 2**63 + 3, dtype=np.uint64)}, r"0\.\.9, found 9223372036854775811"),
+    ({"labels": np.array(3)}, r"'labels' must be integers, found a int64 array of shape \(\)"),
+    ({"labels": {0: 1}}, "'labels' must be a list, found dict"),
+    ({"filenames": 7}, "'filenames' must be a list of 10000 names"),
 ])
 def test_invalid_fields_are_rejected(tmp_path, overrides, message):
-    with pytest.raises(CIFAR10Error, match=message):
-        load_batch(write_batch(tmp_path / "data_batch_1", **overrides))
+    path = write_batch(tmp_path / "data_batch_1", **overrides)
+    with pytest.raises(CIFAR10Error, match=message) as err:
+        load_batch(path)
+    assert str(err.value).startswith(f"{path}: ")
+
+
+def test_non_string_key_is_rejected_naming_the_file(tmp_path):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({7: 1, b"data": np.zeros((10_000, 3072), np.uint8)}, protocol=2))
+    with pytest.raises(CIFAR10Error, match="data_batch_1: every key .* must be a string, "
+                                           "found a key of type int"):
+        load_batch(path)
+
+
+def test_file_larger_than_a_batch_is_refused_before_reading(tmp_path):
+    # Sparse: no disk space used. A 3 GB file used to be read whole before any check.
+    path = tmp_path / "data_batch_1"
+    with open(path, "wb") as f:
+        f.truncate(3 * 2**30)
+    with pytest.raises(CIFAR10Error, match=r"data_batch_1: 3,221,225,472 bytes, more than a "
+                                           r"CIFAR-10 batch can be \(at most 61,440,000\)"):
+        load_batch(path)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_endless_stream_is_refused_after_a_batch_worth_of_bytes():
+    # A device reports size 0: the read itself stops one byte past the limit.
+    with pytest.raises(CIFAR10Error, match="/dev/zero: more than 61,440,000 bytes"):
+        load_batch("/dev/zero")
+
+
+def test_unreadable_or_missing_batch_file_is_a_cifar10_error(tmp_path, monkeypatch):
+    with pytest.raises(CIFAR10Error, match="data_batch_1: cannot read .No such file"):
+        load_batch(tmp_path / "data_batch_1")
+    with pytest.raises(CIFAR10Error, match=f"{tmp_path}: cannot read .Is a directory"):
+        load_batch(tmp_path)
+
+    def denied(path, *args, **kwargs):  # tests may run as root, where chmod denies nothing
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(cifar, "open", denied, raising=False)
+    with pytest.raises(CIFAR10Error, match="data_batch_1: cannot read .Permission denied"):
+        load_batch(write_batch(tmp_path / "data_batch_1"))
 
 
 def test_missing_field_is_named(tmp_path):

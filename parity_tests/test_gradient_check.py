@@ -66,6 +66,17 @@ def test_rel_error_edge_cases():
         rel_error(np.array([np.nan]), np.array([1.0]))
 
 
+@pytest.mark.parametrize("x, y, expected", [
+    (1e308, -1e308, 1.0),           # x - y and |x| + |y| both overflow: used to be NaN
+    (np.finfo(np.float64).max, -np.finfo(np.float64).max, 1.0),
+    (1.7e308, 1.6e308, 0.1 / 3.3),
+    (1e308, 1e308, 0.0),
+    (5e-324, -5e-324, 2 * 5e-324 / 1e-8),  # the 1e-8 floor, at the smallest subnormal
+])
+def test_rel_error_of_finite_inputs_is_finite(x, y, expected):
+    assert rel_error(np.array([x]), np.array([y])) == pytest.approx(expected, rel=1e-15, abs=0)
+
+
 def test_sparse_check_passes_a_correct_smooth_gradient_with_no_kinks():
     # Entries in [0.5, 1.5] keep every partial derivative of order 1, so the
     # centred difference's cancellation error stays far below the bar.

@@ -228,3 +228,12 @@ def test_loss_layers_reject_bad_input(fn):
         fn(bad, np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="no rows"):
         fn(np.zeros((0, 4)), np.zeros(0, dtype=int))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")  # NumPy's, before the error
+@pytest.mark.parametrize("loss", [layers.softmax_loss, layers.svm_loss], ids=lambda f: f.__name__)
+def test_score_loss_beyond_the_float_range_is_a_clear_error(loss):
+    # Finite scores 2e308 apart: the loss of the one row is ~2e308. It used to come back inf.
+    with pytest.raises(ValueError, match="the loss is inf although every input is finite"):
+        loss(np.array([[1e308, -1e308]]), np.array([1]))

@@ -19,6 +19,7 @@ from ref_torch.oracle import run_kind
 from ref_torch.parity import check_parity
 from ref_torch.softmax import softmax_loss as torch_softmax_loss
 from ref_torch.tolerances import GRAD_CHECK_RTOL
+from scratch_numpy import layers
 from scratch_numpy.gradient_check import grad_check_sparse
 from scratch_numpy.linear_svm import svm_loss_naive, svm_loss_vectorized
 from scratch_numpy.softmax import softmax_loss_naive, softmax_loss_vectorized
@@ -339,3 +340,34 @@ def test_empty_batch_and_string_reg_are_rejected(kind, impl):
         impl(W, np.zeros((0, 4)), np.zeros(0, dtype=np.int64), 0.0)
     with pytest.raises(ValueError, match="reg must be"):
         impl(W, np.zeros((2, 4)), np.array([0, 1]), "0.1")
+
+
+# ---- overflow: finite inputs never give NaN ---------------------------------------------------
+
+def _huge_weights():
+    """W of 1e160 (its square overflows float64) and rows small enough that the scores do not."""
+    rng = np.random.default_rng(0)
+    return 1e160 * rng.standard_normal((5, 3)), 1e-150 * rng.standard_normal((4, 5)), np.array([0, 1, 2, 0])
+
+
+@pytest.mark.parametrize("kind, impl", IMPLEMENTATIONS)
+def test_huge_weights_at_reg_0_give_the_finite_data_loss(kind, impl):
+    # reg * sum(W**2) used to be 0 * inf = NaN: the loss came back NaN.
+    W, X, y = _huge_weights()
+    loss, dW = impl(W, X, y, 0.0)
+    scores_loss, dscores = (layers.svm_loss if kind == "svm" else layers.softmax_loss)(X @ W, y)
+    assert np.isfinite(loss) and loss == pytest.approx(scores_loss, rel=1e-12)
+    np.testing.assert_allclose(dW, X.T @ dscores, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")  # NumPy's, before the error
+@pytest.mark.parametrize("kind, impl", IMPLEMENTATIONS)
+def test_loss_beyond_the_float_range_is_a_clear_error(kind, impl):
+    W, X, y = _huge_weights()
+    with pytest.raises(ValueError, match="the loss is inf although every input is finite: "
+                                         "the true value lies beyond the largest float64"):
+        impl(W, X, y, 1.0)
+    # Scores inf - inf = NaN: the naive SVM loop used to count NaN margins as inactive (loss 0).
+    with pytest.raises(ValueError, match="beyond the largest float64"):
+        impl(np.full((2, 2), 1e300), np.array([[1e300, -1e300]]), np.array([0]), 0.0)

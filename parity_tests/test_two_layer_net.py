@@ -344,6 +344,16 @@ def test_bad_loss_inputs_are_refused():
             loss(X, y, reg=-1.0)
 
 
+def test_huge_weights_at_reg_0_give_a_finite_loss_and_beyond_the_float_range_an_error():
+    net = TwoLayerNet(4, 5, 3, std=1.0, seed=0)
+    net.params["W1"] = 1e160 * net.params["W1"]  # its square overflows; the scores do not
+    X, y = 1e-150 * np.random.default_rng(1).standard_normal((2, 4)), np.array([0, 2])
+    loss, grads = net.loss(X, y, reg=0.0)  # reg * sum(W1**2) used to be 0 * inf = NaN
+    assert np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
+    with pytest.raises(ValueError, match="the loss is inf although every input is finite"):
+        net.loss(X, y, reg=1.0)
+
+
 def test_bad_training_arguments_are_refused(dev_batch):
     X, y = dev_batch
     net = TwoLayerNet(X.shape[1], 5, 10, seed=0)

@@ -50,6 +50,10 @@ TWO_LAYER_GRAD_CHECK_MIN_GRAD = 1e-3
 # kNN distance matrices, NumPy vs torch float64.
 KNN_DIST_RTOL = {_F64: 1e-12, _F32: 5e-5}
 
+# Property tests: the multiple of the rounding-error bound (gamma(n) = n u / (1 - n u)
+# times the |.| of each sum) that NumPy and torch may differ by, float64.
+PROPERTY_BOUND_SLACK = 2.0
+
 # NumPy SGD vs torch.optim.SGD trajectories of the SVM in float32 (a hinge kink
 # can part them); float64 trajectories and softmax use PARITY_RTOL.
 TRAJECTORY_RTOL_SVM_FLOAT32 = 2e-2
@@ -195,6 +199,26 @@ TOLERANCES = (
             "torch (MKL): 6.8e-7",
             "a distance missing one pixel: 7.8e-4 (fails)",
             "L1, float32 vs float64: 0 (raw pixels: integer sums below 2^24)",
+        ),
+    ),
+    Tolerance(
+        "PROPERTY_BOUND_SLACK", None, PROPERTY_BOUND_SLACK,
+        applies_to="the property tests (`parity_tests/test_loss_properties.py`): every loss and "
+                   "layer, NumPy vs torch in float64, on random shapes with entries from 1e-30 to "
+                   "1e30; the allowed difference is this multiple of the propagated rounding-error "
+                   "bound, `gamma(n) = n u / (1 - n u)` (u = 2^-53) times the `|.|` of each sum",
+        why="a fixed relative tolerance does not hold where sums cancel; the error bound does, for "
+            "any summation order (BLAS blocking, pairwise sums, FMA). It is first order; the "
+            "factor 2 covers the second-order terms and the few-ulp error of `exp`/`tanh` in "
+            "libm and in torch's vectorized kernels.",
+        measured=(
+            "largest |numpy - torch| / bound over 1,000 examples per check: 0.47 (affine `dw`), "
+            "0.33 (affine `dx`), 0.25 (two-layer net `b2`), 0.22 (SVM `dW`), 0.15 (softmax `dW`), "
+            "<= 0.13 for every loss",
+            "a reg gradient missing its factor 2, an SVM loss counting the correct class, a softmax "
+            "`dW` scaled by 1 + 1e-9 and a sigmoid backward missing its `1 - s` each fail it",
+            "examples with an SVM margin or a ReLU input within its rounding bound of the kink are "
+            "left out (15-19% of the SVM examples, 9% of the net's, at 100 examples a check)",
         ),
     ),
     Tolerance(

@@ -10,21 +10,26 @@ Layout of the python version (``cifar-10-batches-py``): ``data_batch_1`` ..
 ``label_names``.
 
 The batch files are pickles, and ``pickle.load`` on untrusted bytes runs
-arbitrary code. :class:`_BatchUnpickler` admits only the few globals a real
-batch references (NumPy's array reconstruction), and every field is validated
-before use.
+arbitrary code: they are read by :func:`scratch_numpy.safe_pickle.restricted_loads`
+(plain integer arrays, lists, ints and strings only), after a size check, and every
+field is validated before use. Every defect of a file is a :class:`CIFAR10Error`
+naming it.
+
+One concern, the data set on disk (where it is, how each file is read and checked, how
+it splits), in about 340 lines; the unpickler has its own module.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import pickle
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from scratch_numpy.safe_pickle import UnsafePickleError, restricted_loads
 
 if TYPE_CHECKING:  # the type only: preprocessing imports this module
     from scratch_numpy.preprocessing import Preprocessor
@@ -41,19 +46,10 @@ TRAIN_BATCHES_VARIABLE = "CIFAR10_TRAIN_BATCHES"
 # How users fetch the data: the console entry point, or the module from the repository root.
 DOWNLOAD_COMMAND = "`cs231n-download` (or `python -m scripts.download_cifar10`)"
 
-# What a genuine batch pickle references: an ndarray rebuilt through
-# numpy's _reconstruct (module renamed numpy._core in NumPy 2) and a dtype;
-# Python 3 writing protocol 2 also stores bytes as _codecs.encode(str, "latin1").
-# None of these can run code or touch files.
-_ALLOWED_GLOBALS = frozenset(
-    {
-        ("_codecs", "encode"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
-)
+# A batch holds 30,720,000 pixel bytes; labels, file names and pickle framing add
+# about 1%. A file over twice the pixel bytes cannot be a batch, and is refused
+# before it is read (a multi-gigabyte file would otherwise be read whole).
+MAX_BATCH_FILE_BYTES = 2 * ROWS_PER_BATCH * NUM_FEATURES
 
 
 class CIFAR10Error(ValueError):
@@ -86,32 +82,42 @@ def default_cache_dir() -> Path:
     return Path(base) / "cs231n-cifar10"
 
 
-def _is_cifar_folder(path: Path) -> bool:
-    return (path / TRAIN_FILES[0]).is_file()
+def _why_not_cifar_folder(path: Path) -> str | None:
+    """None when ``path`` holds the first training batch, else the reason it does not."""
+    try:
+        mode = os.stat(path / TRAIN_FILES[0]).st_mode
+    except FileNotFoundError:
+        return "no such folder" if not os.path.isdir(path) else f"no {TRAIN_FILES[0]} there"
+    except NotADirectoryError:
+        return "not a folder"
+    except (OSError, ValueError) as exc:  # permission denied, name too long, NUL in the name
+        return f"cannot be read: {getattr(exc, 'strerror', None) or exc}"
+    return None if stat.S_ISREG(mode) else f"{TRAIN_FILES[0]} is not a file"
 
 
 def find_cifar10_dir(root: str | os.PathLike | None = None) -> Path:
     """Locate the ``cifar-10-batches-py`` folder.
 
-    An explicit ``root`` is the only place looked at. Otherwise ``$CIFAR10_DIR``
-    (when set), then the default cache directory. Each may be the batch folder
-    itself or its parent. Raises :class:`CIFAR10NotFoundError` naming every
-    path tried.
+    An explicit location is the only place looked at: ``root`` when given, else
+    ``$CIFAR10_DIR`` when set (a wrong one is an error naming it, never a silent
+    fall-back to another copy); otherwise the default cache directory. Each may be
+    the batch folder itself or its parent. Raises :class:`CIFAR10NotFoundError`
+    naming every path tried and why it was not used.
     """
     env = os.environ.get("CIFAR10_DIR")
     if root is not None:
-        candidates = [("argument", Path(root))]
+        origin, base = "argument", Path(root)
     elif env:
-        candidates = [("CIFAR10_DIR", Path(env)), ("default cache", default_cache_dir())]
+        origin, base = "CIFAR10_DIR", Path(env)
     else:
-        candidates = [("default cache", default_cache_dir())]
+        origin, base = "default cache", default_cache_dir()
 
     tried = []
-    for origin, base in candidates:
-        for path in (base, base / FOLDER_NAME):
-            if _is_cifar_folder(path):
-                return path
-            tried.append(f"  {path}  ({origin})")
+    for path in (base, base / FOLDER_NAME):
+        reason = _why_not_cifar_folder(path)
+        if reason is None:
+            return path
+        tried.append(f"  {path}  ({origin}: {reason})")
     raise CIFAR10NotFoundError(
         "CIFAR-10 (python version) not found. Looked for "
         f"{TRAIN_FILES[0]} in:\n" + "\n".join(tried) + "\n"
@@ -120,41 +126,68 @@ def find_cifar10_dir(root: str | os.PathLike | None = None) -> Path:
     )
 
 
-class _BatchUnpickler(pickle.Unpickler):
-    """Unpickler that refuses every global except NumPy array reconstruction."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(
-                f"refused global {module}.{name}: a CIFAR-10 batch only "
-                "contains NumPy arrays, lists, ints and strings"
-            )
-        return super().find_class(module, name)
-
-
 def _text(value) -> str:
     return value.decode("latin1") if isinstance(value, bytes) else value
 
 
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of ``path``, refused unread when there are more than a batch can hold."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_BATCH_FILE_BYTES:
+                raise CIFAR10Error(f"{path}: {size:,} bytes, more than a CIFAR-10 batch can be "
+                                   f"(at most {MAX_BATCH_FILE_BYTES:,})")
+            # Read one byte past the limit: a pipe or device reports size 0.
+            raw = f.read(MAX_BATCH_FILE_BYTES + 1)
+    except OSError as exc:  # missing, permission denied, a folder, an I/O error
+        raise CIFAR10Error(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if len(raw) > MAX_BATCH_FILE_BYTES:
+        raise CIFAR10Error(f"{path}: more than {MAX_BATCH_FILE_BYTES:,} bytes, more than a "
+                           "CIFAR-10 batch can be")
+    return raw
+
+
 def _unpickle(path: Path) -> dict:
     """Read one batch pickle safely; keys come back as str."""
+    raw = _read_bounded(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CIFAR10Error(f"{path}: cannot read ({exc})") from exc
-    try:
-        # latin1 decodes the Python 2 strings of the official files and keeps
-        # NumPy's pickled byte buffers intact.
-        obj = _BatchUnpickler(io.BytesIO(raw), encoding="latin1").load()
-    except pickle.UnpicklingError as exc:
+        obj = restricted_loads(raw)
+    except UnsafePickleError as exc:
         raise CIFAR10Error(f"{path}: not a valid CIFAR-10 batch ({exc})") from exc
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+    except Exception as exc:
+        # Whatever decoding damaged bytes raises (UnpicklingError, EOFError, ValueError,
+        # TypeError, MemoryError, ...), the file is not a batch.
         raise CIFAR10Error(
-            f"{path}: corrupt or truncated pickle ({type(exc).__name__}: {exc})"
-        ) from exc
+            f"{path}: corrupt or truncated pickle ({type(exc).__name__}: {exc})") from exc
     if not isinstance(obj, dict):
         raise CIFAR10Error(f"{path}: expected a dict, found {type(obj).__name__}")
-    return {_text(k): v for k, v in obj.items()}
+    keys = [_text(k) for k in obj]
+    if not all(isinstance(k, str) for k in keys):
+        bad = next(type(k).__name__ for k in keys if not isinstance(k, str))
+        raise CIFAR10Error(f"{path}: every key of the batch dict must be a string, "
+                           f"found a key of type {bad}")
+    return dict(zip(keys, obj.values()))
+
+
+def _check_labels(path: Path, labels) -> np.ndarray:
+    """``labels``: a list, or a 1-D integer array, of ROWS_PER_BATCH ints in 0..9 -> int64."""
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise CIFAR10Error(f"{path}: 'labels' must be integers, found a {labels.dtype} array "
+                               f"of shape {labels.shape}")
+    elif not isinstance(labels, list):
+        raise CIFAR10Error(f"{path}: 'labels' must be a list, found {type(labels).__name__}")
+    if len(labels) != ROWS_PER_BATCH:
+        raise CIFAR10Error(f"{path}: 'labels' must hold {ROWS_PER_BATCH} entries, one per row of 'data'")
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels):
+        raise CIFAR10Error(f"{path}: 'labels' must be integers")
+    # The range is checked on the values as stored: a Python int such as 2**70 does not
+    # fit int64, and a uint64 above 2**63 would wrap in the conversion.
+    low, high = min(labels), max(labels)
+    if low < 0 or high >= NUM_CLASSES:
+        raise CIFAR10Error(f"{path}: labels must lie in 0..{NUM_CLASSES - 1}, found {low}..{high}")
+    return np.array(labels, dtype=np.int64)
 
 
 def load_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -168,33 +201,22 @@ def load_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     for key in ("data", "labels"):
         if key not in batch:
             raise CIFAR10Error(f"{path}: field {key!r} missing (has {sorted(batch)})")
-    data, labels = batch["data"], batch["labels"]
+    data = batch["data"]
 
     expected = (ROWS_PER_BATCH, NUM_FEATURES)
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.shape != expected:
-        desc = (
-            f"{data.dtype} array of shape {data.shape}"
-            if isinstance(data, np.ndarray)
-            else type(data).__name__
-        )
+        desc = (f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray)
+                else type(data).__name__)
         raise CIFAR10Error(f"{path}: 'data' must be a uint8 array of shape {expected}, found {desc}")
+    y = _check_labels(path, batch["labels"])
 
-    if not isinstance(labels, (list, np.ndarray)) or len(labels) != ROWS_PER_BATCH:
-        raise CIFAR10Error(
-            f"{path}: 'labels' must hold {ROWS_PER_BATCH} entries, one per row of 'data'"
-        )
-    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels):
-        raise CIFAR10Error(f"{path}: 'labels' must be integers")
-    y = np.asarray(labels, dtype=np.int64)
-    if y.min() < 0 or y.max() >= NUM_CLASSES:
-        raise CIFAR10Error(
-            f"{path}: labels must lie in 0..{NUM_CLASSES - 1}, found {y.min()}..{y.max()}"
-        )
+    names = batch.get("filenames")
+    if names is not None and (not isinstance(names, list) or len(names) != ROWS_PER_BATCH):
+        raise CIFAR10Error(f"{path}: 'filenames' must be a list of {ROWS_PER_BATCH} names, "
+                           "one per row of 'data'")
 
-    if "filenames" in batch and len(batch["filenames"]) != ROWS_PER_BATCH:
-        raise CIFAR10Error(f"{path}: 'filenames' length differs from 'data' rows")
-
-    # (N, 3072) -> (N, 3, 32, 32) channel planes -> (N, 32, 32, 3) images.
+    # (N, 3072) -> (N, 3, 32, 32) channel planes -> (N, 32, 32, 3) images (a fresh,
+    # writable copy: the unpickled array is a read-only view of the file's bytes).
     X = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     return X, y
 

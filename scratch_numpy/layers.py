@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratch_numpy.linear_svm import SVM_DELTA
+from scratch_numpy.overflow import finite_result
 from scratch_numpy.validation import check_array, check_labels
 
 
@@ -122,7 +123,7 @@ def softmax_loss(scores, y):
     dscores = np.exp(log_probs)
     dscores[rows, y] -= 1
     dscores /= n
-    return loss, dscores
+    return finite_result(loss, dscores)
 
 
 def svm_loss(scores, y):
@@ -144,4 +145,4 @@ def svm_loss(scores, y):
     dscores = active.astype(scores.dtype)
     dscores[rows, y] = -active.sum(axis=1)
     dscores /= n
-    return loss, dscores
+    return finite_result(loss, dscores)

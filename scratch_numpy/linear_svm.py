@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratch_numpy.overflow import check_finite_scores, finite_result, l2_penalty
 from scratch_numpy.validation import check_linear_float_inputs
 
 SVM_DELTA = 1.0
@@ -43,6 +44,7 @@ def svm_loss_naive(W, X, y, reg):
     loss = 0.0
     for i in range(num_train):
         scores = X[i].dot(W)
+        check_finite_scores(scores)
         correct_class_score = scores[y[i]]
         for j in range(num_classes):
             if j == y[i]:
@@ -54,9 +56,9 @@ def svm_loss_naive(W, X, y, reg):
                 dW[:, y[i]] -= X[i]
     loss /= num_train
     dW /= num_train
-    loss += reg * np.sum(W * W)
+    loss += l2_penalty(reg, W)
     dW += 2 * reg * W
-    return float(loss), dW
+    return finite_result(loss, dW)
 
 
 def svm_loss_vectorized(W, X, y, reg):
@@ -73,7 +75,7 @@ def svm_loss_core(W, X, y, reg):
     margins = scores - scores[rows, y][:, None] + SVM_DELTA
     # The correct class would contribute max(0, delta) = delta to every row.
     margins[rows, y] = 0
-    loss = np.maximum(margins, 0).sum() / num_train + reg * np.sum(W * W)
+    loss = np.maximum(margins, 0).sum() / num_train + l2_penalty(reg, W)
 
     # d loss / d scores: +1 for each violating class, minus their count at y_i.
     dscores = (margins > 0).astype(W.dtype)
@@ -81,4 +83,4 @@ def svm_loss_core(W, X, y, reg):
     dW = X.T @ dscores
     dW /= num_train
     dW += 2 * reg * W
-    return float(loss), dW
+    return finite_result(loss, dW)

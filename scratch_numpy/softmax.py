@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratch_numpy.overflow import finite_result, l2_penalty
 from scratch_numpy.validation import check_linear_float_inputs
 
 
@@ -50,9 +51,9 @@ def softmax_loss_naive(W, X, y, reg):
             dW[:, j] += (probability - (j == y[i])) * X[i]
     loss /= num_train
     dW /= num_train
-    loss += reg * np.sum(W * W)
+    loss += l2_penalty(reg, W)
     dW += 2 * reg * W
-    return float(loss), dW
+    return finite_result(loss, dW)
 
 
 def softmax_loss_vectorized(W, X, y, reg):
@@ -68,11 +69,11 @@ def softmax_loss_core(W, X, y, reg):
     shifted = X @ W
     shifted -= shifted.max(axis=1, keepdims=True)
     log_sum_exp = np.log(np.exp(shifted).sum(axis=1))
-    loss = (log_sum_exp - shifted[rows, y]).sum() / num_train + reg * np.sum(W * W)
+    loss = (log_sum_exp - shifted[rows, y]).sum() / num_train + l2_penalty(reg, W)
 
     dscores = np.exp(shifted - log_sum_exp[:, None])
     dscores[rows, y] -= 1
     dW = X.T @ dscores
     dW /= num_train
     dW += 2 * reg * W
-    return float(loss), dW
+    return finite_result(loss, dW)

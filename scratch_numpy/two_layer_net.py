@@ -13,9 +13,11 @@ epoch; the parameters of the best validation epoch are kept. NumPy only.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
+from scratch_numpy.checkpoints import load_arrays, save_arrays
 from scratch_numpy.layers import (
     affine_backward,
     affine_forward,
@@ -27,6 +29,7 @@ from scratch_numpy.layers import (
     tanh_backward,
     tanh_forward,
 )
+from scratch_numpy.overflow import NonFiniteResultError, finite_result, l2_penalty
 from scratch_numpy.preprocessing import flip_rows_horizontally, random_flips
 from scratch_numpy.solver import Solver
 from scratch_numpy.validation import (check_array, check_float_dtype, check_int, check_labels,
@@ -143,12 +146,10 @@ class TwoLayerNet:
         p = self.params
         scores, (cache1, cache_act, cache2) = self._forward(X)
         if not np.isfinite(scores).all():
-            raise FloatingPointError("the scores are not finite (NaN or infinite): the parameters "
-                                     "are too large, e.g. after too high a learning rate")
+            raise NonFiniteResultError("the scores are not finite (NaN or infinite): the "
+                                       "parameters are too large, e.g. after too high a learning rate")
         data_loss, dscores = softmax_loss(scores, y)
-        # vdot of the flattened weights: sum(W * W) without a temporary array of W's size.
-        loss = data_loss + reg * (np.vdot(p["W1"].ravel(), p["W1"].ravel())
-                                  + np.vdot(p["W2"].ravel(), p["W2"].ravel()))
+        loss = data_loss + l2_penalty(reg, p["W1"], p["W2"])
 
         dh, dW2, db2 = affine_backward(dscores, cache2)
         dz = ACTIVATIONS[self.activation][1](dh, cache_act)
@@ -156,7 +157,7 @@ class TwoLayerNet:
         # directly instead of through affine_backward: it saves a third of the work.
         dW1, db1 = X.T @ dz, dz.sum(axis=0)
         grads = {"W1": dW1 + 2 * reg * p["W1"], "b1": db1, "W2": dW2 + 2 * reg * p["W2"], "b2": db2}
-        return float(loss), grads
+        return finite_result(loss, grads)
 
     def predict(self, X, batch_size: int = 5000) -> np.ndarray:
         """Predicted labels (N,) = argmax of the scores, in row chunks to bound memory."""
@@ -246,16 +247,21 @@ class TwoLayerNet:
             label=f"numpy {self.activation} H={self.sizes[1]}")
         return solver.train()
 
-    def save(self, path) -> None:
-        """Write the parameters and the activation to an ``.npz`` file (no pickles)."""
-        np.savez(path, activation=np.array(self.activation), **self.params)
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the parameters and the activation to an ``.npz`` file (no pickles), atomically
+        (:func:`scratch_numpy.checkpoints.save_arrays`). Returns the path written: ``path``,
+        with ``.npz`` appended when it lacks it."""
+        return save_arrays(path, {"activation": np.array(self.activation), **self.params})
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TwoLayerNet":
-        """Read a network written by :meth:`save`; refuses pickled objects."""
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in (*PARAM_NAMES, "activation") if k not in data.files]
-            if missing:
-                raise ValueError(f"{path}: not a TwoLayerNet file, missing {', '.join(missing)}")
+        """Read a network written by :meth:`save`; refuses pickled objects. A file that is
+        damaged or holds no valid network is a ``ValueError`` naming it."""
+        data = load_arrays(path)
+        missing = [k for k in (*PARAM_NAMES, "activation") if k not in data]
+        if missing:
+            raise ValueError(f"{path}: not a TwoLayerNet file, missing {', '.join(missing)}")
+        try:
             return cls.from_params({k: data[k] for k in PARAM_NAMES}, str(data["activation"]))
-
+        except ValueError as exc:  # NaN weights, shapes that do not chain, unknown activation
+            raise ValueError(f"{path}: not a valid TwoLayerNet: {exc}") from exc

@@ -8,20 +8,18 @@ never a traceback.
 Numbers on the command line are checked by argparse (:func:`positive_int`,
 :func:`positive_float`), so a nonsense size is refused before any work.
 Outputs are checked before any work too (:func:`output_folder`,
-:func:`output_file`) and written atomically (:func:`atomic_output`): a long run
-is never lost to a bad path at the end, and an interrupted write never leaves
-half a file.
+:func:`output_file`) and written atomically
+(``scratch_numpy.checkpoints.atomic_output``): a long run is never lost to a bad
+path at the end, and an interrupted write never leaves half a file.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from ref_torch.devices import resolve_device
@@ -131,21 +129,3 @@ def output_file(path, suffix: str = "", overwrite: bool = False) -> Path:
     if path.exists() and not overwrite:
         raise UsageError(f"{path} exists; choose another name or pass --overwrite")
     return path
-
-
-@contextlib.contextmanager
-def atomic_output(path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one
-    step, on failure it is removed (``path`` is never left half-written)."""
-    path = Path(path)
-    # The temporary name keeps the suffix, so writers that add one (np.savez) do not.
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
-                                         dir=path.parent)
-    os.close(handle)
-    try:
-        yield Path(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise

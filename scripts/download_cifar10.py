@@ -7,7 +7,7 @@ utility (progress bar), checks the archive's md5, extracts it into a temporary
 folder (tar's ``data`` filter: no absolute paths, no ``..``, no links out),
 validates every batch with the project's loader, and only then moves it into
 place. A valid copy already there, or wherever the loader finds one
-(``$CIFAR10_DIR``, the cache) when no ``--dir`` is given, is kept as it is
+(``$CIFAR10_DIR`` when set, else the cache) when no ``--dir`` is given, is kept as it is
 (idempotent, no network); an invalid one is renamed aside, never deleted.
 """
 
@@ -40,7 +40,7 @@ def is_valid_copy(folder: Path) -> bool:
 
 
 def _existing_copy() -> Path | None:
-    """A valid copy where the loader would look ($CIFAR10_DIR, the cache), if any."""
+    """A valid copy where the loader would look ($CIFAR10_DIR when set, else the cache), if any."""
     try:
         folder = find_cifar10_dir()
     except FileNotFoundError:

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: these machines have no screen
 
 from scratch_numpy.data import CIFAR10, Splits  # noqa: E402
-from scripts.cli import atomic_output  # noqa: E402
+from scratch_numpy.checkpoints import atomic_output  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ import importlib
 import sys
 
 from scratch_numpy.data import split_cifar10
-from scripts.cli import (add_cifar10_argument, atomic_output, command, device_name, load_data,
-                         output_folder)
+from scratch_numpy.checkpoints import atomic_output
+from scripts.cli import add_cifar10_argument, command, device_name, load_data, output_folder
 from scripts.report import ReportContext, format_table
 
 # Script modules with a ``report_section(ctx)``, in report order.

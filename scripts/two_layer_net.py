@@ -27,7 +27,7 @@ from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import network_rows
 from scratch_numpy.progress import progress
 from scratch_numpy.two_layer_net import TwoLayerNet
-from scripts.cli import (add_cifar10_argument, atomic_output, command, device_name, load_data,
+from scripts.cli import (add_cifar10_argument, command, device_name, load_data,
                          output_file, output_folder, positive_float, positive_int)
 from scripts.configs import NET_CHOSEN, NET_QUICK, NetConfig, train_net_config
 from scripts.report import ReportContext, ResultRow, format_table, save_figure
@@ -236,9 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         ]))
         print("wrote", plot_curves(history, ctx), plot_first_layer(net, ctx))
         if save_path:
-            with atomic_output(save_path) as temporary:
-                net.save(temporary)
-            print("wrote", save_path)
+            print("wrote", net.save(save_path))
         return 0
     results = unit_experiment(rows, backend=args.backend, device=args.device)
     for (activation, inputs, rate, label), history in results.items():

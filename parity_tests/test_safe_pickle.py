@@ -1,0 +1,132 @@
+"""The restricted unpickler of ``scratch_numpy/safe_pickle.py``: what NumPy writes loads;
+crafted pickles that would build unsafe arrays are refused while the array is rebuilt.
+
+The crafted pickles are written here with ``__reduce__``: pickle then names NumPy's own
+``_reconstruct``, ``ndarray`` and ``dtype`` exactly as a hostile file would.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from scratch_numpy.data import CIFAR10Error, load_batch
+from scratch_numpy.safe_pickle import UnsafePickleError, restricted_loads
+
+try:
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # NumPy 1.x
+    from numpy.core.multiarray import _reconstruct
+
+
+class _Crafted:
+    """Pickles as ``callable(*args)``, then BUILD ``state`` when given."""
+
+    def __init__(self, callable_, args, state=None):
+        self.reduced = (callable_, args) if state is None else (callable_, args, state)
+
+    def __reduce__(self):
+        return self.reduced
+
+
+def _dtype_with_state(spec: str, state: tuple) -> _Crafted:
+    return _Crafted(np.dtype, (spec, False, True), state)
+
+
+def _array(shape, dtype, raw: bytes, is_fortran: bool = False) -> _Crafted:
+    """An array as NumPy pickles it, with every part chosen by the test."""
+    return _Crafted(_reconstruct, (np.ndarray, (0,), b"b"), (1, shape, dtype, is_fortran, raw))
+
+
+PLAIN_U1_STATE = (3, "|", None, None, None, -1, -1, 0)
+
+
+# ---- what NumPy and Python write loads --------------------------------------------------
+
+@pytest.mark.parametrize("array", [
+    np.arange(12, dtype=np.uint8).reshape(3, 4),
+    np.arange(6, dtype=np.int64),
+    np.asfortranarray(np.arange(6, dtype=np.int32).reshape(2, 3)),
+    np.arange(4, dtype=">u2"),
+    np.zeros((0, 5), dtype=np.uint8),
+], ids=["uint8 2-D", "int64", "fortran int32", "big-endian uint16", "empty"])
+def test_arrays_numpy_pickles_load_unchanged(array):
+    loaded = restricted_loads(pickle.dumps({"a": array, b"k": [1, "s", b"b"]}, protocol=2))
+    np.testing.assert_array_equal(loaded["a"], array)
+    assert loaded["a"].dtype == array.dtype and loaded[b"k"] == [1, "s", b"b"]
+    assert not loaded["a"].flags.writeable  # a view of the file's bytes, never other memory
+
+
+def test_protocol_0_text_pickle_loads():
+    array = np.arange(5, dtype=np.uint8)
+    np.testing.assert_array_equal(restricted_loads(pickle.dumps(array, protocol=0)), array)
+
+
+# ---- crafted pickles are refused at reconstruction time ---------------------------------
+
+# A void dtype whose state declares an object field but not the has-object flag: NumPy
+# then copies the raw bytes into the "object" slots, and reading the field dereferences
+# pointers taken from the file.
+OBJECT_FIELD_STATE = (3, "|", None, ("a",), {"a": (np.dtype("O"), 0)}, 8, 1, 0)
+
+
+@pytest.mark.parametrize("payload, message", [
+    (_array((1,), _dtype_with_state("V8", OBJECT_FIELD_STATE), b"A" * 8), "refused dtype 'V8'"),
+    (_array((1,), _dtype_with_state("u1", (3, "|", None, ("a",), {"a": ("O", 0)}, 8, 1, 0)),
+            b"A" * 8), "refused dtype state .* not a plain integer dtype"),
+    (_array((2,), _dtype_with_state("O", (3, "|", None, None, None, -1, -1, 63)), [1, 2]),
+     "refused dtype 'O'"),
+    (_array((2,), _dtype_with_state("f8", (3, "<", None, None, None, -1, -1, 0)), b"\0" * 16),
+     "refused dtype 'f8'"),
+    (_array((2,), _dtype_with_state("u1", (3, "|", (np.dtype("u1"), (4,)), None, None, -1, -1, 0)),
+            b"\0" * 8), "refused dtype state"),
+    # Uninitialised memory: a large shape and no BUILD, or ndarray(shape, dtype) called.
+    (_Crafted(_reconstruct, (np.ndarray, (10_000, 3072), b"B")),
+     r"refused _reconstruct\(numpy.ndarray \(stand-in\), \(10000, 3072\)"),
+    (_Crafted(np.ndarray, ((10_000, 3072), np.dtype("u1"))), "refused a call of numpy.ndarray"),
+    # Contents that do not match the shape: too short (reading past the buffer) or too long.
+    (_array((10,), _dtype_with_state("u1", PLAIN_U1_STATE), b"\0" * 9), "needs 10 bytes, the pickle holds 9"),
+    (_array((2, 2), _dtype_with_state("u1", PLAIN_U1_STATE), b"\0" * 5), "needs 4 bytes, the pickle holds 5"),
+    (_array((-1,), _dtype_with_state("u1", PLAIN_U1_STATE), b""), r"refused array shape \(-1,\)"),
+    (_array((True,), _dtype_with_state("u1", PLAIN_U1_STATE), b"\0"), r"refused array shape \(True,\)"),
+    (_array((1,), "u1", b"\0"), "dtype or memory order is not plain"),
+    (_array((1,), _dtype_with_state("u1", PLAIN_U1_STATE), 12345), "refused array contents of type int"),
+    (_Crafted(_reconstruct, (np.ndarray, (0,), b"O")),
+     r"refused _reconstruct\(numpy.ndarray \(stand-in\), \(0,\), b'O'\)"),
+    (_Crafted(bytes, (10**12,)), "refused a call of bytes with arguments"),
+])
+def test_crafted_array_is_refused(payload, message):
+    raw = pickle.dumps({"data": payload}, protocol=2)
+    with pytest.raises(UnsafePickleError, match=message):
+        restricted_loads(raw)
+
+
+@pytest.mark.parametrize("data", [
+    _array((10_000, 384), _dtype_with_state("V8", OBJECT_FIELD_STATE), b"A" * 30_720_000),
+    _Crafted(_reconstruct, (np.ndarray, (10_000, 3072), b"B")),
+    _Crafted(np.ndarray, ((10_000, 3072), np.dtype("u1"))),
+], ids=["object field", "_reconstruct without contents", "ndarray(shape)"])
+def test_crafted_array_in_a_batch_file_is_a_cifar10_error_naming_it(tmp_path, data):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({"data": data, "labels": [0] * 10_000}, protocol=2))
+    with pytest.raises(CIFAR10Error, match="data_batch_1: not a valid CIFAR-10 batch .*refused"):
+        load_batch(path)
+
+
+def test_codecs_encode_is_latin1_only():
+    import codecs
+
+    with pytest.raises(UnsafePickleError, match="refused _codecs.encode"):
+        restricted_loads(pickle.dumps(_Crafted(codecs.encode, ("x" * 10, "zlib")), protocol=2))
+
+
+def test_huge_memo_index_costs_no_memory():
+    # NONE, LONG_BINPUT 2**31 - 1, STOP: the C unpickler would allocate and clear 16 GiB.
+    assert restricted_loads(b"\x80\x02Nr\xff\xff\xff\x7f.") is None
+
+
+def test_unknown_globals_are_refused():
+    with pytest.raises(UnsafePickleError, match="refused global posix.system"):
+        restricted_loads(b"cposix\nsystem\n(S'true'\ntR.")

@@ -1,0 +1,69 @@
+"""What the NumPy losses do where float arithmetic overflows: never NaN from finite input.
+
+Every input a loss accepts is finite, yet its arithmetic can leave the float range:
+``W**2`` is inf for a finite weight above ~1.3e154 (float64; ~1.8e19 in float32), scores
+``X @ W`` overflow for large enough inputs. NumPy then returns inf or NaN silently. Two
+rules keep the answer honest:
+
+* :func:`l2_penalty` is exactly 0 when ``reg == 0``: ``0 * inf`` would be NaN, though the
+  regularization term is 0 whatever W is.
+* :func:`finite_result` returns the loss and gradients only when they are finite. When
+  they are not, the true value lies outside the float range, and the caller gets a
+  :class:`NonFiniteResultError` that says so instead of a number;
+  :func:`check_finite_scores` does the same for scores, where a NaN would be lost.
+
+NumPy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class NonFiniteResultError(FloatingPointError, ValueError):
+    """Finite inputs gave an infinite or NaN loss or gradient: the true value overflows.
+
+    A ``ValueError`` (the inputs are out of the range the loss can represent) and a
+    ``FloatingPointError``: a training loop treats it as divergence, as it does a
+    non-finite loss.
+    """
+
+
+def l2_penalty(reg: float, *weights: np.ndarray) -> float:
+    """``reg * sum_k sum(W_k**2)`` over the weight arrays; exactly 0.0 when ``reg == 0``.
+
+    ``np.vdot`` of the flattened array forms ``sum(W**2)`` without a temporary of W's size.
+    """
+    if reg == 0:
+        return 0.0
+    return reg * sum(np.vdot(w.ravel(), w.ravel()) for w in weights)
+
+
+def check_finite_scores(scores: np.ndarray) -> None:
+    """Raise :class:`NonFiniteResultError` when scores computed from finite inputs are not
+    finite. Needed where a NaN score would vanish instead of spreading: ``NaN > 0`` is
+    False, so a hinge loop would count a NaN margin as inactive and return a finite loss."""
+    if not np.isfinite(scores).all():
+        raise NonFiniteResultError(
+            "the scores X @ W are not finite although every input is finite: they lie beyond "
+            f"the largest {scores.dtype} ({np.finfo(scores.dtype).max:.1e}); scale the inputs down")
+
+
+def finite_result(loss, grads):
+    """``(float(loss), grads)`` when the loss and every gradient are finite.
+
+    grads: one array, or a dict name -> array. Raises :class:`NonFiniteResultError`
+    naming what is not finite and its dtype otherwise.
+    """
+    arrays = grads if isinstance(grads, dict) else {"gradient": grads}
+    dtype = next(iter(arrays.values())).dtype
+    if not np.isfinite(loss):
+        bad = f"the loss is {float(loss)}"
+    else:
+        bad = next((f"the gradient {name} has {int(np.sum(~np.isfinite(a)))} non-finite entries"
+                    for name, a in arrays.items() if not np.isfinite(a).all()), None)
+        if bad is None:
+            return float(loss), grads
+    raise NonFiniteResultError(
+        f"{bad} although every input is finite: the true value lies beyond the largest "
+        f"{dtype} ({np.finfo(dtype).max:.1e}); scale the inputs down")
