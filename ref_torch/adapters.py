@@ -77,3 +77,18 @@ def call_user_net(net_class, inputs):
     net = net_class(D, H, C, **kwargs)
     net.params = {name: inputs[name] for name in NET_PARAM_NAMES}
     return net.loss(inputs["X"], inputs["y"], reg=inputs["reg"])
+
+
+def call_user_fc_net(net_class, inputs):
+    """Assignment 2's layout: ``net_class(hidden_dims, input_dim=D, num_classes=C, reg=reg,
+    dtype=...)`` (dropout and normalization left off), the case's parameters set on
+    ``params`` (W1, b1, ..., WL, bL), then ``loss(X, y)`` with the reg held on the instance.
+    """
+    num_layers = sum(1 for name in inputs if name.startswith("W"))
+    weights = [inputs[f"W{l}"] for l in range(1, num_layers + 1)]
+    hidden_dims = [W.shape[1] for W in weights[:-1]]
+    net = net_class(hidden_dims, input_dim=weights[0].shape[0], num_classes=weights[-1].shape[1],
+                    reg=inputs["reg"], dtype=weights[0].dtype)
+    net.params = {f"{kind}{l}": inputs[f"{kind}{l}"]
+                  for l in range(1, num_layers + 1) for kind in ("W", "b")}
+    return net.loss(inputs["X"], inputs["y"])

@@ -19,6 +19,9 @@ CASE_SEED = 231
 AFFINE_OUTPUTS = 50
 # Hidden units of the two-layer net's cases.
 HIDDEN_SIZE = 50
+# Hidden layers of the fully-connected net's cases: three affine layers, so the checked
+# gradient flows through two hidden layers (W1, b1, W2, b2, W3, b3).
+FC_HIDDEN_DIMS = (50, 40)
 # Weight scales and reg values of the linear cases. 1e-4 is the assignment's
 # initial scale (scores near 0, every margin ~1 active); at 1e-3 and 1e-2 the
 # scores spread over tens of units, so active and inactive margins mix. Each
@@ -92,3 +95,23 @@ def net_cases(X, y, hidden_size: int = HIDDEN_SIZE):
     }
     return [(f"{act}, reg {reg:g}", dict(X=X, y=y, reg=reg, activation=act, **params))
             for act in ACTIVATIONS for reg in (0.0, 0.1)]
+
+
+def fc_net_cases(X, y, hidden_dims=FC_HIDDEN_DIMS):
+    """Seeded parameters of a ReLU net with hidden layers ``hidden_dims``: first-layer
+    weights 1e-3 (pre-activations ~3 on dev rows), deeper layers He-scaled, biases
+    nonzero; at that scale and at 3x (scores of tens), each at reg 0 and 0.1."""
+    rng = np.random.default_rng(CASE_SEED)
+    sizes = [X.shape[1], *hidden_dims, 10]
+    base = {}
+    for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        scale = 1e-3 if l == 1 else np.sqrt(2.0 / fan_in)
+        base[f"W{l}"] = scale * rng.standard_normal((fan_in, fan_out))
+        base[f"b{l}"] = 0.1 * rng.standard_normal(fan_out)
+    cases = []
+    for factor in (1.0, 3.0):
+        params = {k: v * factor if k.startswith("W") else v for k, v in base.items()}
+        for reg in (0.0, 0.1):
+            cases.append((f"hidden {list(hidden_dims)}, weights x{factor:g}, reg {reg:g}",
+                          dict(X=X, y=y, reg=reg, **params)))
+    return cases

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ref_torch import cases
-from ref_torch.adapters import call_linear_loss, call_score_loss, call_user_net, layer_caller
+from ref_torch.adapters import (call_linear_loss, call_score_loss, call_user_fc_net, call_user_net,
+                               layer_caller)
+from ref_torch.fc_net import fc_loss
 from ref_torch.layers import ACTIVATIONS, affine_forward
 from ref_torch.layers import softmax_loss as softmax_scores_loss
 from ref_torch.layers import svm_loss as svm_scores_loss
@@ -46,6 +48,10 @@ class LossKind:
     torch_loss: Callable
     wrt: tuple[str, ...]
     reference: str
+
+
+# The fc_net kind's cases have len(cases.FC_HIDDEN_DIMS) + 1 affine layers.
+_FC_PARAMS = tuple(f"{kind}{l}" for l in range(1, len(cases.FC_HIDDEN_DIMS) + 2) for kind in ("W", "b"))
 
 
 def _layer_loss(torch_forward, arg_names: tuple[str, ...]):
@@ -88,6 +94,12 @@ _ROWS = (
              lambda t: net_loss(t["X"], t["y"], t["W1"], t["b1"], t["W2"], t["b2"],
                                 t["activation"], t["reg"]),
              ("W1", "b1", "W2", "b2"), "scratch_numpy.two_layer_net:TwoLayerNet"),
+    LossKind("fc_net", "class FullyConnectedNet(hidden_dims, input_dim, num_classes, reg=, dtype=) "
+             "(assignment 2, no dropout or normalization) with .params {W1,b1,...,W3,b3} "
+             "and .loss(X, y) -> (loss, grads), loss + reg * sum(W**2)",
+             cases.fc_net_cases, call_user_fc_net,
+             lambda t: fc_loss(t["X"], t["y"], {k: t[k] for k in _FC_PARAMS}, "relu", t["reg"]),
+             _FC_PARAMS, "scratch_numpy.fc_net:FullyConnectedNet"),
 )
 KINDS: dict[str, LossKind] = {kind.name: kind for kind in sorted(_ROWS, key=lambda k: k.name)}
 

@@ -19,6 +19,7 @@ import numpy as np
 from scratch_numpy.layers import (
     affine_backward,
     affine_forward,
+    l2_penalty,
     relu_backward,
     relu_forward,
     sigmoid_backward,
@@ -145,18 +146,16 @@ class TwoLayerNet:
         if not np.isfinite(scores).all():
             raise FloatingPointError("the scores overflowed (NaN or infinite): the parameters "
                                      "are too large, e.g. after too high a learning rate")
-        data_loss, dscores = softmax_loss(scores, y)
-        # vdot of the flattened weights: sum(W * W) without a temporary array of W's size.
-        loss = data_loss + reg * (np.vdot(p["W1"].ravel(), p["W1"].ravel())
-                                  + np.vdot(p["W2"].ravel(), p["W2"].ravel()))
+        loss, dscores = softmax_loss(scores, y)
 
         dh, dW2, db2 = affine_backward(dscores, cache2)
         dz = ACTIVATIONS[self.activation][1](dh, cache_act)
         # dX is never used, so the first layer's weight gradients are formed
         # directly instead of through affine_backward: it saves a third of the work.
         dW1, db1 = X.T @ dz, dz.sum(axis=0)
-        grads = {"W1": dW1 + 2 * reg * p["W1"], "b1": db1, "W2": dW2 + 2 * reg * p["W2"], "b2": db2}
-        return float(loss), grads
+        # The L2 terms: reg * |W|^2 added to the loss, 2 reg W to the gradients in place.
+        loss += l2_penalty(p["W1"], dW1, reg) + l2_penalty(p["W2"], dW2, reg)
+        return float(loss), {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
     def predict(self, X, batch_size: int = 5000) -> np.ndarray:
         """Predicted labels (N,) = argmax of the scores, in row chunks to bound memory."""
