@@ -1,5 +1,8 @@
 """Fully-connected net of any depth: NumPy vs torch (loss, every gradient, training),
-numerical gradients, the fc_net kind on user classes, parameter transfer, bad input."""
+numerical gradients, the fc_net kind on user classes, parameter transfer, bad input.
+
+Longer than most test files: it mirrors its module pair (``scratch_numpy/fc_net.py``,
+``ref_torch/fc_net.py``), as every test file does, and the pair covers all of the above."""
 
 from __future__ import annotations
 
@@ -380,3 +383,13 @@ def test_chosen_configuration_reaches_58_percent_test_accuracy(splits):
     rows = standardized_rows(splits)
     net, history = train_fc_config(rows, FC_CHOSEN, progress=False)
     assert net.accuracy(rows.X_test, rows.y_test) >= 0.58
+
+
+def test_command_refuses_impossible_devices_before_loading_data(capsys):
+    from scripts import fc_net as command
+
+    assert command.main(["train", "--device", "cuda"]) == 2
+    assert "--backend torch only" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert command.main(["train", "--backend", "torch", "--device", "cuda"]) == 2
+        assert "cuda" in capsys.readouterr().err

@@ -187,7 +187,7 @@ def train_fc_net(net: FullyConnectedNet, X, y, X_val, y_val, learning_rate=1e-3,
         learning_rate=learning_rate, momentum=momentum, lr_decay=learning_rate_decay,
         batch_size=batch_size, num_iters=num_iters,
         batches="epoch" if batch_indices is None else batch_indices, generator=generator,
-        augment=random_flips if augment_flip else None, monitor_size=check_int(monitor_size, "monitor_size"),
+        augment=random_flips if augment_flip else None, monitor_size=monitor_size,
         stop_at_val_acc=stop_at_val_acc, verbose=verbose, progress=progress,
         label=f"torch {device.type} fc {net.activation} {net.hidden_dims}")
     return solver.train()

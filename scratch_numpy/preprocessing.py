@@ -223,11 +223,7 @@ class FormPreprocessor:
     def transform(self, X) -> np.ndarray:
         if self.shift is None:
             raise ValueError("FormPreprocessor.transform called before fit")
-        rows = self._rows_float(X)
+        rows = Preprocessor._rows(X).astype(np.float64)
         rows -= self.shift
         rows /= self.scale
         return rows.astype(np.float32)
-
-    @staticmethod
-    def _rows_float(X) -> np.ndarray:
-        return Preprocessor._rows(X).astype(np.float64)

@@ -80,6 +80,10 @@ class Solver:
         if not validating and not check_every_step:
             raise ValueError("without validation data there is no best epoch to fall back on: "
                              "use check_every_step=True")
+        not_contiguous = [k for k, v in params.items() if not v.flags.c_contiguous]
+        if not_contiguous:
+            raise ValueError(f"parameters {', '.join(not_contiguous)} are not C-contiguous arrays: "
+                             "the solver updates them in place, block by block")
         self.params, self.loss_fn, self.predict_fn = params, loss_fn, predict_fn
         self.X, self.y, self.X_val, self.y_val = X, y, X_val, y_val
         self.update_rule = update_rule

@@ -37,8 +37,8 @@ from scratch_numpy.preprocessing import PREPROCESSING_FORMS, FormPreprocessor
 from scripts.cli import add_cifar10_argument, command, load_data
 from scripts.report import ReportContext, ResultRow, format_table, save_figure
 
-RATE_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
-NET_RATES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+RATE_FACTORS = (1.0, 3.0, 10.0, 30.0, 100.0)
+NET_RATES = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 MISTAKE_FORMS = ("mean image", "mean image + std")
 
 

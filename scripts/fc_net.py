@@ -3,7 +3,7 @@
     python -m scripts.fc_net search [--hidden 1000,1000,1000 2000,1000] [--lr 1e-2 3e-2]
                                     [--reg 1e-4 1e-3] [--epochs 6]
     python -m scripts.fc_net train [--backend numpy|torch] [--device cpu|cuda] [--epochs N]
-                                   [--hidden ...] [--lr ...] [--reg ...]
+                                   [--hidden ...] [--lr ...] [--reg ...] [--decay ...]
 
 Data: raw pixels as float32 rows, standardized per feature with the training
 split's mean image and std (``standardized_rows``). ``search`` trains every
@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from ref_torch.devices import resolve_device
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import standardized_rows
 from scripts.cli import UsageError, add_cifar10_argument, command, load_data
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                          help="override the chosen hidden sizes (comma-separated)")
     p_train.add_argument("--lr", type=_positive, default=FC_CHOSEN.learning_rate)
     p_train.add_argument("--reg", type=float, default=FC_CHOSEN.reg)
+    p_train.add_argument("--decay", type=_positive, default=FC_CHOSEN.learning_rate_decay,
+                         help="learning-rate factor per epoch")
     p_train.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
     p_train.add_argument("--device", default="cpu", help="torch device (with --backend torch)")
     p_train.add_argument("--out", type=Path, default=Path("reports"), help="folder for the PNG")
@@ -127,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "train" and args.backend == "numpy" and args.device != "cpu":
         raise UsageError("--device applies to --backend torch only")
+    if args.command == "train" and args.backend == "torch":
+        try:
+            resolve_device(args.device)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
     data = load_data(args.cifar10_dir)
     splits = split_cifar10(data)
@@ -137,14 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         for best, last, seconds, config in results:
             print(f"  {best:.3f}    {last:.3f}    {seconds:6.0f}  {asdict(config)}")
         return 0
-    if args.backend == "torch":
-        from ref_torch.devices import resolve_device
-        try:
-            resolve_device(args.device)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
     config = replace(FC_CHOSEN, epochs=args.epochs, hidden_dims=args.hidden,
-                     learning_rate=args.lr, reg=args.reg)
+                     learning_rate=args.lr, reg=args.reg, learning_rate_decay=args.decay)
     net, history, test_acc, seconds = train_and_test(rows, config, args.backend, args.device,
                                                      progress=sys.stderr.isatty(), verbose=True)
     ctx = ReportContext(data=data, splits=splits, out_dir=args.out, device=args.device)
