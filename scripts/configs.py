@@ -164,8 +164,8 @@ def train_fc_config(rows: Splits, config: FCConfig, backend: str = "numpy", devi
 
 
 # Chosen by ``fc_net search`` on the validation split (docs/fc_net.md).
-FC_CHOSEN = FCConfig(hidden_dims=(1000, 1000, 1000), learning_rate=1e-2, learning_rate_decay=0.95,
-                     reg=1e-4, epochs=30)
+FC_CHOSEN = FCConfig(hidden_dims=(1000, 1000, 1000), learning_rate=1e-2, learning_rate_decay=0.9,
+                     reg=1e-3, epochs=30)
 # The smoke-test size of the main job's quick mode.
 FC_QUICK = FCConfig(hidden_dims=(50, 50), learning_rate=1e-2, learning_rate_decay=0.9, reg=1e-4,
                     epochs=2, augment_flip=False)
