@@ -248,7 +248,8 @@ def train_both(X, y, dtype, device="cpu", torch_momentum=0.9, steps=100, activat
 @pytest.mark.parametrize("dtype, activation", [(np.dtype(np.float64), "relu"),
                                                (np.dtype(np.float64), "sigmoid"),
                                                (np.dtype(np.float64), "tanh"),
-                                               (np.dtype(np.float32), "relu")])
+                                               (np.dtype(np.float32), "relu")],
+                         ids=["float64-relu", "float64-sigmoid", "float64-tanh", "float32-relu"])
 def test_training_trajectory_numpy_vs_torch(dev_batch, dtype, device, activation):
     X, y = dev_batch
     net, h_np, module, h_t = train_both(X, y, dtype, device, activation=activation)
