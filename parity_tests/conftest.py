@@ -1,4 +1,4 @@
-"""Shared fixtures: real CIFAR-10 batches, dtypes, devices; markers.
+"""Shared fixtures: real CIFAR-10 batches, dtypes, devices; markers; the hypothesis profile.
 
 CIFAR-10 is found through ``CIFAR10_DIR`` (or the default cache). Tests that
 need it skip with the reason when it is absent, unless ``--require-cifar`` is
@@ -12,9 +12,14 @@ import os
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 from scratch_numpy.data import CIFAR10NotFoundError, load_cifar10, split_cifar10
 from scratch_numpy.preprocessing import dev_batch as dev_batch_rows
+
+# Property tests run the same examples on every run and every machine.
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.load_profile("ci")
 
 
 def pytest_addoption(parser):

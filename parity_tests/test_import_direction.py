@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# What ref_torch may take from scratch_numpy: data, input checks and model-free
-# training bookkeeping; never a model.
+# What ref_torch may take from scratch_numpy: data, input checks, model-free
+# training bookkeeping and progress display; never a model.
 SHARED_NUMPY_MODULES = {"scratch_numpy.data", "scratch_numpy.preprocessing",
-                        "scratch_numpy.validation", "scratch_numpy.training"}
+                        "scratch_numpy.validation", "scratch_numpy.training",
+                        "scratch_numpy.progress"}
 
 
 def imported_modules(path: Path) -> set[str]:

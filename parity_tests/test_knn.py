@@ -1,4 +1,4 @@
-"""kNN: NumPy variants vs torch, the assignment's known results, tie rules, bad input.
+"""kNN: NumPy variants vs torch, the assignment's known results, tie rules, bad input, scale.
 
 The assignment subset: the first 5,000 training and first 500 test images of
 CIFAR-10 as raw pixel rows (float64, no mean subtraction). Its published
@@ -13,12 +13,15 @@ import pytest
 import torch
 
 from ref_torch import knn as tknn
+from ref_torch import knn_search as tsearch
 from ref_torch.parity import compare_arrays
 from ref_torch.tolerances import KNN_DIST_RTOL
 from scratch_numpy import knn as nknn
+from scratch_numpy import knn_search as nsearch
 
 K_CHOICES = [1, 3, 5, 8, 10, 12, 15, 20, 50, 100]
 LOOP_ROWS = 8  # test rows for the (slow) loop variants in the default run
+SEARCHES = tknn.SEARCHES  # torch: "plain" (the float64 oracle) and "fast"
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +64,11 @@ def test_cross_validation_picks_k10_and_scores_141(subset):
     assert int(np.sum(model.predict(X_test, k=best) == y_test)) == 141
 
 
+@pytest.mark.parametrize("search", SEARCHES)
 @pytest.mark.parametrize("k, correct", [(1, 137), (5, 139), (10, 141)])
-def test_torch_known_results(subset, device, k, correct):
+def test_torch_known_results(subset, device, k, correct, search):
     X_train, y_train, X_test, y_test = subset
-    model = tknn.KNearestNeighbor("l2", device=device).train(X_train, y_train)
+    model = tknn.KNearestNeighbor("l2", device=device, search=search).train(X_train, y_train)
     assert int((model.predict(X_test, k=k).cpu().numpy() == y_test).sum()) == correct
 
 
@@ -140,8 +144,9 @@ def test_predictions_identical(numpy_l2, subset, numpy_no_loop_l2, torch_referen
     X_train, y_train, X_test, _ = subset
     expected = numpy_l2.predict_labels(numpy_no_loop_l2, k)
     np.testing.assert_array_equal(numpy_l2.predict(X_test, k), expected)
-    torch_model = tknn.KNearestNeighbor().train(X_train, y_train)
-    np.testing.assert_array_equal(torch_model.predict(X_test, k).numpy(), expected)
+    for search in SEARCHES:
+        torch_model = tknn.KNearestNeighbor(search=search).train(X_train, y_train)
+        np.testing.assert_array_equal(torch_model.predict(X_test, k).numpy(), expected, search)
     np.testing.assert_array_equal(torch_model.predict_labels(torch_reference_l2, k).numpy(), expected)
     float32_model, float32_dists = torch_float32_l2
     np.testing.assert_array_equal(float32_model.predict_labels(float32_dists, k).numpy(), expected)
@@ -155,11 +160,12 @@ def test_l1_predictions_identical(subset):
     head = X_test[:40]
     mine = nknn.KNearestNeighbor("l1").train(X_train, y_train)
     dists = mine.compute_distances_no_loops(head)
-    theirs = tknn.KNearestNeighbor("l1").train(X_train, y_train)
     for k in (1, 5):
         expected = mine.predict_labels(dists, k)
         np.testing.assert_array_equal(mine.predict(head, k), expected)
-        np.testing.assert_array_equal(theirs.predict(head, k).numpy(), expected)
+        for search in SEARCHES:
+            theirs = tknn.KNearestNeighbor("l1", search=search).train(X_train, y_train)
+            np.testing.assert_array_equal(theirs.predict(head, k).numpy(), expected, search)
 
 
 def test_chunk_size_does_not_change_results(subset, numpy_l2):
@@ -168,8 +174,9 @@ def test_chunk_size_does_not_change_results(subset, numpy_l2):
     small = nknn.KNearestNeighbor(chunk_size=7).train(X_train, y_train)
     np.testing.assert_array_equal(small.compute_distances_no_loops(head), numpy_l2.compute_distances_no_loops(head))
     np.testing.assert_array_equal(small.predict(head, 5), numpy_l2.predict(head, 5))
-    torch_small = tknn.KNearestNeighbor(chunk_size=7).train(X_train, y_train)
-    np.testing.assert_array_equal(torch_small.predict(head, 5).numpy(), numpy_l2.predict(head, 5))
+    for search in SEARCHES:
+        torch_small = tknn.KNearestNeighbor(chunk_size=7, search=search).train(X_train, y_train)
+        np.testing.assert_array_equal(torch_small.predict(head, 5).numpy(), numpy_l2.predict(head, 5), search)
 
 
 # ------------------------------------------------- exact float32 screening
@@ -183,13 +190,33 @@ def test_screened_search_equals_float64_ranking(subset, offset):
     exact = np.stack([((X_train - row) ** 2).sum(1) for row in X_test])
     order = np.argsort(exact, axis=1, kind="stable")
     for k in (1, 7, 50):
-        np.testing.assert_array_equal(nknn.nearest_neighbors_l2(X_test, X_train, k), order[:, :k])
-        torch_model = tknn.KNearestNeighbor().train(X_train, np.zeros(len(X_train), dtype=np.int64))
-        np.testing.assert_array_equal(torch_model.nearest(X_test, k).numpy(), order[:, :k])
+        np.testing.assert_array_equal(nsearch.nearest_neighbors_l2(X_test, X_train, k), order[:, :k])
+        for search in SEARCHES:
+            torch_model = tknn.KNearestNeighbor(search=search).train(X_train, np.zeros(1000, dtype=np.int64))
+            np.testing.assert_array_equal(torch_model.nearest(X_test, k).numpy(), order[:, :k], search)
     if offset == 1e5:
         plain32 = nknn.KNearestNeighbor().train(X_train.astype(np.float32), np.zeros(1000, dtype=np.int64))
         misranked = plain32.compute_distances_no_loops(X_test.astype(np.float32)).argmin(1) != order[:, 0]
         assert misranked.any(), "the shifted input should defeat plain float32 distances"
+
+
+@pytest.mark.parametrize("precision", ["tf32", "bf16"])
+def test_screen_under_reduced_matmul_precision(subset, device, precision):
+    """TF32 (bfloat16) rounds the GEMM's inputs to 10 (7) bits; the window widens to match."""
+    X_train, y_train, X_test, _ = subset
+    bound = tsearch.screen_error_bound(torch.tensor([1e8]), 1e8, 3072, 2.0**-10, 2.0**-24, 2.0**-126)
+    assert 0 < float(bound) < 1e6
+    expected = nknn.KNearestNeighbor().train(X_train, y_train).nearest(X_test[:100], 5)
+    backends = {torch.backends.cuda.matmul: "tf32", torch.backends.mkldnn.matmul: precision}
+    saved = {backend: backend.fp32_precision for backend in backends}
+    try:
+        for backend, value in backends.items():
+            backend.fp32_precision = value
+        model = tknn.KNearestNeighbor(device=device, search="fast").train(X_train, y_train)
+        np.testing.assert_array_equal(model.nearest(X_test[:100], 5).cpu().numpy(), expected)
+    finally:
+        for backend, value in saved.items():
+            backend.fp32_precision = value
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -200,7 +227,7 @@ def test_pruned_l1_search_equals_stable_ranking(subset, dtype):
     full = nknn.KNearestNeighbor("l1").train(X_train, y_train[:2000]).compute_distances_no_loops(X_test)
     order = np.argsort(full, axis=1, kind="stable")
     for k in (1, 7, 50):
-        np.testing.assert_array_equal(nknn.nearest_neighbors_l1(X_test, X_train, k), order[:, :k])
+        np.testing.assert_array_equal(nsearch.nearest_neighbors_l1(X_test, X_train, k), order[:, :k])
 
 
 def test_pruned_searches_keep_index_order_among_many_ties():
@@ -210,13 +237,14 @@ def test_pruned_searches_keep_index_order_among_many_ties():
     l1 = np.abs(X_test[:, None, :] - X_train[None]).sum(-1)
     l2 = ((X_test[:, None, :] - X_train[None]) ** 2).sum(-1)
     for k in (1, 5, 300):
-        np.testing.assert_array_equal(nknn.nearest_neighbors_l1(X_test, X_train, k, group=3, probe=2),
+        np.testing.assert_array_equal(nsearch.nearest_neighbors_l1(X_test, X_train, k, group=3, probe=2),
                                       np.argsort(l1, axis=1, kind="stable")[:, :k])
-        np.testing.assert_array_equal(nknn.nearest_neighbors_l2(X_test, X_train, k),
+        np.testing.assert_array_equal(nsearch.nearest_neighbors_l2(X_test, X_train, k),
                                       np.argsort(l2, axis=1, kind="stable")[:, :k])
-        torch_model = tknn.KNearestNeighbor().train(X_train, np.zeros(300, dtype=np.int64))
-        np.testing.assert_array_equal(torch_model.nearest(X_test, k).numpy(),
-                                      np.argsort(l2, axis=1, kind="stable")[:, :k])
+        for search in SEARCHES:
+            torch_model = tknn.KNearestNeighbor(search=search).train(X_train, np.zeros(300, dtype=np.int64))
+            np.testing.assert_array_equal(torch_model.nearest(X_test, k).numpy(),
+                                          np.argsort(l2, axis=1, kind="stable")[:, :k], search)
 
 
 # ------------------------------------------------------------------ tie rules
@@ -230,15 +258,16 @@ def test_tie_rules(k, neighbors, label, device):
     """Distances [1, 1, 1, 3] from 0: equal distances in index order; a tied vote to the smallest label."""
     X_test = np.zeros((1, 1))
     numpy_model = nknn.KNearestNeighbor().train(TIE_TRAIN, TIE_LABELS)
-    torch_model = tknn.KNearestNeighbor(device=device).train(TIE_TRAIN, TIE_LABELS)
     np.testing.assert_array_equal(numpy_model.nearest(X_test, k)[0], neighbors)
-    np.testing.assert_array_equal(torch_model.nearest(X_test, k)[0].cpu().numpy(), neighbors)
+    for search in SEARCHES:
+        torch_model = tknn.KNearestNeighbor(device=device, search=search).train(TIE_TRAIN, TIE_LABELS)
+        np.testing.assert_array_equal(torch_model.nearest(X_test, k)[0].cpu().numpy(), neighbors)
+        assert int(torch_model.predict(X_test, k)[0]) == label
     dists = numpy_model.compute_distances_no_loops(X_test)
     np.testing.assert_array_equal(dists, [[1.0, 1.0, 1.0, 3.0]])
     for loops in (0, 1, 2):
         assert numpy_model.predict(X_test, k, num_loops=loops)[0] == label
     assert numpy_model.predict_labels(dists, k)[0] == label
-    assert int(torch_model.predict(X_test, k)[0]) == label
     assert int(torch_model.predict_labels(dists, k)[0]) == label
 
 
@@ -255,8 +284,8 @@ def test_selection_matches_stable_argsort_with_many_ties():
 def test_screened_l2_with_no_ambiguous_row():
     X_train = np.array([[0.0], [10.0], [20.0]])
     X_test = np.array([[1.0], [19.0]])
-    np.testing.assert_array_equal(nknn.nearest_neighbors_l2(X_test, X_train, 1), [[0], [2]])
-    torch_model = tknn.KNearestNeighbor().train(X_train, np.arange(3))
+    np.testing.assert_array_equal(nsearch.nearest_neighbors_l2(X_test, X_train, 1), [[0], [2]])
+    torch_model = tknn.KNearestNeighbor(search="fast").train(X_train, np.arange(3))
     np.testing.assert_array_equal(torch_model.nearest(X_test, 1).numpy(), [[0], [2]])
 
 
@@ -304,6 +333,8 @@ def test_unknown_metric(side):
     cls = nknn.KNearestNeighbor if side == "numpy" else tknn.KNearestNeighbor
     with pytest.raises(ValueError, match="unknown metric 'cosine'"):
         cls("cosine")
+    with pytest.raises(ValueError, match="unknown search 'exact'; choose one of plain, fast"):
+        tknn.KNearestNeighbor(search="exact")
     with pytest.raises(ValueError, match="unknown metric"):
         nknn.cross_validate(np.zeros((4, 3)), np.zeros(4, dtype=int), [1], num_folds=2, metric="L2")
 
@@ -357,6 +388,78 @@ def test_zero_test_rows(metric):
     assert tknn.KNearestNeighbor(metric).train(X, y).compute_distances(np.zeros((0, 3))).shape == (0, 4)
 
 
+# ---------------------------------------------------------------------- scale
+
+def _scale_data(dtype=np.float64):
+    """Random rows (no exact ties) whose neighbours a common scale factor cannot change."""
+    rng = np.random.default_rng(0)
+    X_train, X_test = rng.standard_normal((300, 50)), rng.standard_normal((40, 50))
+    return X_train.astype(dtype), rng.integers(0, 10, 300), X_test.astype(dtype)
+
+
+def _all_predictions(X_train, y_train, X_test, metric, k=5):
+    """Labels from every path: NumPy loops 0/1/2 and no-loop distances, torch plain and fast."""
+    mine = nknn.KNearestNeighbor(metric).train(X_train, y_train)
+    out = {f"numpy num_loops={n}": mine.predict(X_test, k, num_loops=n) for n in (0, 1, 2)}
+    out["numpy no-loop distances"] = mine.predict_labels(mine.compute_distances_no_loops(X_test), k)
+    search = nsearch.nearest_neighbors_l2 if metric == "l2" else nsearch.nearest_neighbors_l1
+    out["numpy search"] = nknn.majority_vote(y_train[search(X_test, X_train, k)], 10)
+    for name in SEARCHES:
+        theirs = tknn.KNearestNeighbor(metric, search=name).train(X_train, y_train)
+        out[f"torch {name}"] = theirs.predict(X_test, k).numpy()
+        out[f"torch {name} distances"] = theirs.predict_labels(theirs.compute_distances(X_test), k).numpy()
+    return out
+
+
+@pytest.mark.parametrize("metric", ["l2", "l1"])
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e160), (np.float64, 1e-160), (np.float64, 1e-170),
+                                          (np.float64, 1e300), (np.float32, 1e30), (np.float32, 1e-30)])
+def test_predictions_are_scale_invariant(metric, dtype, scale):
+    """Squares of 1e160 overflow and of 1e-170 underflow; the neighbours must not change."""
+    X_train, y_train, X_test = _scale_data(dtype)
+    expected = nknn.KNearestNeighbor(metric).train(X_train, y_train).predict(X_test, 5)
+    X_train, X_test = (X_train * scale).astype(dtype), (X_test * scale).astype(dtype)
+    scaled = _all_predictions(X_train, y_train, X_test, metric)
+    for name, labels in scaled.items():
+        np.testing.assert_array_equal(labels, expected, name)
+
+
+@pytest.mark.parametrize("metric", ["l2", "l1"])
+@pytest.mark.parametrize("scale", [1e160, 1e-170])
+def test_distances_scale_with_the_input(metric, scale):
+    X_train, y_train, X_test = _scale_data()
+    plain = nknn.KNearestNeighbor(metric).train(X_train, y_train).compute_distances_no_loops(X_test[:4])
+    mine = nknn.KNearestNeighbor(metric).train(X_train * scale, y_train)
+    theirs = tknn.KNearestNeighbor(metric).train(X_train * scale, y_train)
+    for dists in (mine.compute_distances_no_loops(X_test[:4] * scale),
+                  mine.compute_distances_one_loop(X_test[:4] * scale),
+                  mine.compute_distances_two_loops(X_test[:4] * scale),
+                  theirs.compute_distances(X_test[:4] * scale).numpy()):
+        np.testing.assert_allclose(dists, plain * scale, rtol=1e-12)
+
+
+def test_distances_beyond_the_float_range_raise_but_predictions_stay_right():
+    X_train, y_train, X_test = _scale_data()
+    expected = nknn.KNearestNeighbor("l1").train(X_train, y_train).predict(X_test, 5)
+    # L1 distances of rows times 1e307 exceed float64's 1.8e308.
+    X_train, X_test = X_train * 1e307, X_test * 1e307
+    mine = nknn.KNearestNeighbor("l1").train(X_train, y_train)
+    for variant in (mine.compute_distances_no_loops, mine.compute_distances_one_loop,
+                    mine.compute_distances_two_loops):
+        with pytest.raises(ValueError, match="distances exceed the largest float64"):
+            variant(X_test[:2])
+    for search in SEARCHES:
+        theirs = tknn.KNearestNeighbor("l1", search=search).train(X_train, y_train)
+        with pytest.raises(ValueError, match="distances exceed the largest torch.float64"):
+            theirs.compute_distances(X_test[:2])
+        np.testing.assert_array_equal(theirs.predict(X_test, 5).numpy(), expected, search)
+    np.testing.assert_array_equal(mine.predict(X_test, 5), expected)
+    # float32 distance matrices of float64 rows times 1e160 cannot hold ~1e160.
+    model32 = tknn.KNearestNeighbor("l2", dtype=np.float32).train(X_train * 1e-147, y_train)
+    with pytest.raises(ValueError, match="distances exceed the largest torch.float32"):
+        model32.compute_distances(X_test[:2] * 1e-147)
+
+
 # ---------------------------------------------------------------- full scale
 
 @pytest.fixture(scope="module")
@@ -377,8 +480,9 @@ def test_full_scale_l2_1nn(full):
 def test_full_scale_torch_matches_numpy_l2(full):
     X_train, y_train, X_test, _ = full
     mine = nknn.KNearestNeighbor("l2").train(X_train, y_train).nearest(X_test[:2000], 1)
-    theirs = tknn.KNearestNeighbor("l2", dtype=np.float32).train(X_train, y_train).nearest(X_test[:2000], 1)
-    np.testing.assert_array_equal(mine, theirs.numpy())
+    for search in SEARCHES:
+        model = tknn.KNearestNeighbor("l2", dtype=np.float32, search=search).train(X_train, y_train)
+        np.testing.assert_array_equal(mine, model.nearest(X_test[:2000], 1).numpy(), search)
 
 
 @pytest.mark.slow

@@ -161,8 +161,16 @@ class FullyConnectedNet(nn.Module):
     @torch.no_grad()
     def predict(self, X, batch_size: int = 5000) -> torch.Tensor:
         X = self._as_input(X)
-        return torch.cat([self(X[i:i + batch_size]).argmax(dim=1)
-                          for i in range(0, X.shape[0], batch_size)])
+        labels = []
+        for i in range(0, X.shape[0], batch_size):
+            scores = self(X[i:i + batch_size])
+            # Labels are never taken from NaN or infinite scores (argmax would say class 0).
+            if not bool(torch.isfinite(scores).all()):
+                raise FloatingPointError("the scores are not finite (NaN or infinite): the "
+                                         "parameters are too large, e.g. after too high a "
+                                         "learning rate")
+            labels.append(scores.argmax(dim=1))
+        return torch.cat(labels)
 
 
 def train_fc_net(net: FullyConnectedNet, X, y, X_val, y_val, learning_rate=1e-3,

@@ -8,14 +8,22 @@ Distances (``a`` a test row, ``b`` a training row):
 
 The same rules as the NumPy side: the k nearest are ordered by (distance,
 training index); the vote is a majority with ties to the smallest label.
-``torch.topk`` does not order ties, so the selection here keeps every entry
-up to the k-th smallest value and sorts those candidates stably.
 
-:meth:`KNearestNeighbor.predict` with L2 finds neighbours exactly: a float32
-``addmm`` screens candidates (``||b||^2 - 2 a.b``, no sqrt, no ``||a||^2``),
-and the candidates within the float32 rounding bound of the k-th best are
-re-ranked by their float64 distance. The kNN is not a loss: it registers no
-parity kind.
+Two searches for :meth:`KNearestNeighbor.predict` / ``nearest``:
+
+* ``search="plain"`` (the default) is the oracle: every distance in float64,
+  then a stable sort of each row (``argmin``, which returns the first
+  minimum, for k = 1). It shares no ranking code with the fast search it
+  checks, only the exact power-of-two scaling below.
+* ``search="fast"``: L2 by :func:`ref_torch.knn_search.nearest_neighbors_l2`
+  (float32 screen + float64 re-rank: the neighbours of float64 distances at
+  float32 GEMM speed); L1 from ``cdist`` distances in ``dtype``.
+
+Before squaring or summing, rows whose largest entry lies outside
+[2^-40, 2^40] are multiplied by a power of two (exact), so any finite input
+ranks correctly; :meth:`compute_distances` divides the scale out again and
+raises ``ValueError`` when a distance exceeds ``dtype``'s range. The kNN is
+not a loss: it registers no parity kind.
 """
 
 from __future__ import annotations
@@ -24,24 +32,22 @@ import numpy as np
 import torch
 
 from ref_torch.devices import resolve_device, torch_dtype
+from ref_torch.knn_search import (DEFAULT_CHUNK_SIZE, l2_train_summary, max_abs, nearest_neighbors_l2,
+                                  power_of_two_scale, scaled_sq_norms)
+from scratch_numpy.validation import check_int
 
 METRICS = ("l2", "l1")
-DEFAULT_CHUNK_SIZE = 1024
-# Pairs re-ranked exactly per batch: 2048 x 3072 float64 differences = 48 MiB.
-RERANK_BATCH = 2048
-# Above this many candidates per row on average the float32 screen has failed
-# to separate anything (huge input scale): rank in float64 directly.
-MAX_CANDIDATES_PER_ROW = 64
+SEARCHES = ("plain", "fast")
 # Training rows per torch.cdist call (bounds the L1 kernel's working set).
 L1_TRAIN_BLOCK = 8192
 
 
-def _check_k(k, num_train: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise ValueError(f"k must be an integer, got {k!r}")
+def check_k(k, num_train: int) -> int:
+    """``k`` must be an int with ``1 <= k <= num_train``."""
+    k = check_int(k, "k", minimum=None)
     if not 1 <= k <= num_train:
         raise ValueError(f"k must lie in 1..{num_train} (the number of training points), got {k}")
-    return int(k)
+    return k
 
 
 def _as_rows(X, name: str, device, dtype=None) -> torch.Tensor:
@@ -60,27 +66,12 @@ def _as_rows(X, name: str, device, dtype=None) -> torch.Tensor:
     return X
 
 
-def first_k_per_row(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
-                    k: int, n: int) -> torch.Tensor:
-    """From (row, col, value) triples with ``rows`` ascending and, within a row,
-    ``cols`` ascending (``nonzero`` order), each row's k columns of smallest
-    (value, col). Every row must have at least k triples.
-    """
-    by_value = torch.sort(values, stable=True).indices
-    order = by_value[torch.sort(rows[by_value], stable=True).indices]
-    counts = torch.bincount(rows, minlength=n)
-    starts = torch.cumsum(counts, 0) - counts
-    return cols[order][starts[:, None] + torch.arange(k, device=rows.device)]
-
-
 def nearest_from_distances(dists: torch.Tensor, k: int) -> torch.Tensor:
     """Indices (N, k) of the k smallest entries per row, ordered by (value, column)."""
     if k == 1:
         # torch.argmin returns the first minimal index: the smallest index among ties.
         return torch.argmin(dists, dim=1, keepdim=True)
-    kth = torch.topk(dists, k, dim=1, largest=False).values[:, -1]
-    rows, cols = torch.nonzero(dists <= kth[:, None], as_tuple=True)
-    return first_k_per_row(rows, cols, dists[rows, cols], k, dists.shape[0])
+    return torch.sort(dists, dim=1, stable=True).indices[:, :k]
 
 
 def majority_vote(neighbor_labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -94,46 +85,27 @@ def majority_vote(neighbor_labels: torch.Tensor, num_classes: int) -> torch.Tens
     return torch.argmax(counts * num_classes - labels, dim=1)
 
 
-def screen_error_bound(test_norms: torch.Tensor, max_train_norm: float, dim: int,
-                       unit_roundoff: float) -> torch.Tensor:
-    """Rounding bound of the float32 score ``fl(||b||^2) + (-2a).b`` per test row.
-
-    ``gamma_{D+3} ||a|| ||b||`` for the dot product of the float32 copies in
-    any summation order (Cauchy-Schwarz bounds ``sum |a_i b_i|``), plus one
-    rounding of ``||b||^2`` and one of the sum; 1.01 covers the float64 norms.
-    """
-    u = unit_roundoff
-    gamma = (dim + 3) * u / (1 - (dim + 3) * u)
-    cross = test_norms * max_train_norm
-    return 1.01 * (2 * gamma * cross + u * (2 * max_train_norm**2 + 2 * cross))
-
-
-def _matmul_unit_roundoff(device: torch.device) -> float:
-    """Unit roundoff of float32 products on ``device``: 2^-24, or TF32's 2^-11 when enabled."""
-    if device.type == "cuda" and (torch.backends.cuda.matmul.allow_tf32
-                                  or torch.get_float32_matmul_precision() != "highest"):
-        return 2.0**-11
-    return 2.0**-24
-
-
 class KNearestNeighbor:
     """kNN classifier with L2 or L1 distance on a torch device.
 
     metric: ``"l2"`` or ``"l1"``; device: ``"cpu"``, ``"cuda"`` or ``"auto"``;
-    dtype: float32 or float64, the precision of :meth:`compute_distances`;
-    chunk_size: test rows per chunk (memory ~ chunk_size * num_train floats).
+    dtype: float32 or float64, the precision of :meth:`compute_distances` (and
+        of the L1 distances of ``search="fast"``);
+    chunk_size: test rows per chunk (memory ~ chunk_size * num_train floats);
+    search: ``"plain"`` (float64 oracle) or ``"fast"`` (see the module docstring).
     """
 
     def __init__(self, metric: str = "l2", device="cpu", dtype=np.float64,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE):
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, search: str = "plain"):
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        if search not in SEARCHES:
+            raise ValueError(f"unknown search {search!r}; choose one of {', '.join(SEARCHES)}")
         self.metric = metric
+        self.search = search
         self.device = resolve_device(device)
         self.dtype = torch_dtype(dtype)
-        self.chunk_size = int(chunk_size)
+        self.chunk_size = check_int(chunk_size, "chunk_size")
         self.X_train: torch.Tensor | None = None
 
     def train(self, X, y) -> "KNearestNeighbor":
@@ -149,13 +121,13 @@ class KNearestNeighbor:
         if int(y.min()) < 0:
             raise ValueError(f"labels must be >= 0, found {int(y.min())}")
         # Kept in its own precision (float32 rows are not widened: the exact
-        # re-rank widens only the rows it gathers); squared norms in float64.
+        # re-rank widens only the rows it gathers).
         self.X_train = X
         self.y_train = y.to(self.device, torch.int64)
         self.num_classes = int(y.max()) + 1
-        self._train_sq = torch.cat([(block.double() ** 2).sum(1) for block in X.split(8192)])
-        self._X_train_work = X.to(self.dtype)
-        self._X_train32 = X.to(torch.float32)
+        self._train_max_abs = max_abs(X)
+        self._rows: dict[torch.dtype, tuple] = {}  # dtype -> (scale, scaled rows, float64 squared norms)
+        self._l2_summary = None
         return self
 
     def _check_test(self, X) -> torch.Tensor:
@@ -167,22 +139,41 @@ class KNearestNeighbor:
                              f"{self.X_train.shape[1]}")
         return X
 
-    def _distance_chunk(self, X: torch.Tensor) -> torch.Tensor:
-        """Distances (rows, num_train) in ``self.dtype`` of float64 rows X."""
-        X = X.to(self.dtype)
+    def _train_rows(self, dtype: torch.dtype, scale: float):
+        """Training rows times ``scale`` in ``dtype`` and their float64 squared norms (cached)."""
+        cached = self._rows.get(dtype)
+        if cached is None or cached[0] != scale:
+            rows = self.X_train.to(dtype) if scale == 1 else (self.X_train.double() * scale).to(dtype)
+            cached = self._rows[dtype] = (scale, rows, scaled_sq_norms(self.X_train, scale))
+        return cached[1], cached[2]
+
+    def _distance_chunk(self, X: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, float]:
+        """Distances (rows, num_train) in ``dtype`` from float64 rows X, with both sides
+        multiplied by the power of two ``scale``; and ``scale``."""
+        scale = power_of_two_scale(max(max_abs(X), self._train_max_abs))
+        rows, train_sq = self._train_rows(dtype, scale)
+        X = (X * scale).to(dtype)
         if self.metric == "l1":
-            return torch.cat([torch.cdist(X, self._X_train_work[j:j + L1_TRAIN_BLOCK], p=1)
-                              for j in range(0, self._X_train_work.shape[0], L1_TRAIN_BLOCK)], dim=1)
-        d2 = torch.addmm(self._train_sq.to(self.dtype)[None, :], X, self._X_train_work.T, alpha=-2)
+            return torch.cat([torch.cdist(X, rows[j:j + L1_TRAIN_BLOCK], p=1)
+                              for j in range(0, rows.shape[0], L1_TRAIN_BLOCK)], dim=1), scale
+        d2 = torch.addmm(train_sq.to(dtype)[None, :], X, rows.T, alpha=-2)
         d2 += (X * X).sum(1, keepdim=True)
-        return d2.clamp_(min=0).sqrt_()
+        return d2.clamp_(min=0).sqrt_(), scale
 
     def compute_distances(self, X) -> torch.Tensor:
         """dists (num_test, num_train) in ``self.dtype`` on the device, chunked over test rows."""
         X = self._check_test(X)
-        empty = torch.empty(0, self.X_train.shape[0], dtype=self.dtype, device=self.device)
-        return torch.cat([empty] + [self._distance_chunk(X[s:s + self.chunk_size])
-                                    for s in range(0, X.shape[0], self.chunk_size)])
+        out = [torch.empty(0, self.X_train.shape[0], dtype=self.dtype, device=self.device)]
+        for start in range(0, X.shape[0], self.chunk_size):
+            dists, scale = self._distance_chunk(X[start:start + self.chunk_size], self.dtype)
+            if scale != 1:
+                dists = (dists.double() / scale).to(self.dtype)
+                if not torch.isfinite(dists).all():
+                    raise ValueError(f"some distances exceed the largest {self.dtype} "
+                                     f"({torch.finfo(self.dtype).max:.3g}) and cannot be returned; "
+                                     "predict() still ranks these rows")
+            out.append(dists)
+        return torch.cat(out)
 
     def predict_labels(self, dists, k: int = 1) -> torch.Tensor:
         """Labels (num_test,) from distances (num_test, num_train)."""
@@ -192,65 +183,31 @@ class KNearestNeighbor:
         if dists.shape[1] != self.X_train.shape[0]:
             raise ValueError(f"dists has {dists.shape[1]} columns but there are "
                              f"{self.X_train.shape[0]} training points")
-        k = _check_k(k, self.X_train.shape[0])
+        k = check_k(k, self.X_train.shape[0])
         return majority_vote(self.y_train[nearest_from_distances(dists, k)], self.num_classes)
 
     def nearest(self, X, k: int) -> torch.Tensor:
         """Indices (num_test, k) of the k nearest training rows, (distance, index) order.
 
-        L2: exact (float32 screen, float64 re-rank); L1: from ``self.dtype`` distances.
+        ``search="plain"``: from float64 distances; ``"fast"``: L2 screened
+        (exact), L1 from ``self.dtype`` distances.
         """
         X = self._check_test(X)
-        k = _check_k(k, self.X_train.shape[0])
+        k = check_k(k, self.X_train.shape[0])
+        if self.search == "fast" and self.metric == "l2":
+            scale = power_of_two_scale(max(max_abs(X), self._train_max_abs))
+            if self._l2_summary is None or self._l2_summary.scale != scale:
+                self._l2_summary = l2_train_summary(self.X_train, scale, self._train_max_abs)
+            return nearest_neighbors_l2(X, self.X_train, k, self.chunk_size, self._l2_summary)
+        dtype = self.dtype if self.search == "fast" else torch.float64
         out = [torch.empty(0, k, dtype=torch.int64, device=self.device)]
         for start in range(0, X.shape[0], self.chunk_size):
-            chunk = X[start:start + self.chunk_size]
-            if self.metric == "l2":
-                out.append(self._nearest_l2_exact(chunk, k))
-            else:
-                out.append(nearest_from_distances(self._distance_chunk(chunk), k))
+            # The scaled distances rank like the true ones, and never overflow.
+            dists, _ = self._distance_chunk(X[start:start + self.chunk_size], dtype)
+            out.append(nearest_from_distances(dists, k))
         return torch.cat(out)
 
     def predict(self, X, k: int = 1) -> torch.Tensor:
         """Labels (num_test,) of test rows X (num_test, D)."""
         neighbors = self.nearest(X, k)
         return majority_vote(self.y_train[neighbors], self.num_classes)
-
-    def _nearest_l2_exact(self, X: torch.Tensor, k: int) -> torch.Tensor:
-        n, dim = X.shape
-        scores = torch.addmm(self._train_sq.to(torch.float32)[None, :], X.to(torch.float32),
-                             self._X_train32.T, alpha=-2)
-        if k == 1:
-            kth, best = scores.min(1)
-        else:
-            kth = torch.topk(scores, k, 1, largest=False).values[:, -1]
-        bound = screen_error_bound(X.norm(dim=1), float(self._train_sq.max().sqrt()), dim,
-                                   _matmul_unit_roundoff(X.device))
-        window = (kth.double() + 2 * bound).float()
-        # Round the float32 window up, never down.
-        window = torch.nextafter(window, torch.full_like(window, float("inf")))
-        mask = scores <= window[:, None]
-        del scores
-        counts = mask.sum(1)
-        if not torch.isfinite(window).all() or int(counts.sum()) > (MAX_CANDIDATES_PER_ROW + k) * n:
-            d2 = (X * X).sum(1, keepdim=True) + self._train_sq[None, :] - 2 * X @ self.X_train.double().T
-            return nearest_from_distances(d2.clamp_(min=0), k)
-        if k == 1:
-            # A row whose window holds only its float32 minimum is settled;
-            # nonzero (slow over a whole chunk) runs on the other rows only.
-            nearest = best[:, None].clone()
-            ambiguous = torch.nonzero(counts > 1).flatten()
-            rows, cols = torch.nonzero(mask[ambiguous], as_tuple=True)
-        else:
-            nearest = torch.empty(n, k, dtype=torch.int64, device=X.device)
-            ambiguous = torch.arange(n, device=X.device)
-            rows, cols = torch.nonzero(mask, as_tuple=True)
-        if len(ambiguous) == 0:
-            return nearest
-        exact = torch.empty(len(rows), dtype=torch.float64, device=X.device)
-        for start in range(0, len(rows), RERANK_BATCH):
-            stop = start + RERANK_BATCH
-            diff = X[ambiguous[rows[start:stop]]] - self.X_train[cols[start:stop]].double()
-            exact[start:stop] = (diff * diff).sum(1)
-        nearest[ambiguous] = first_k_per_row(rows, cols, exact, k, len(ambiguous))
-        return nearest

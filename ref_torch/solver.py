@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from scratch_numpy import training
+from scratch_numpy.progress import progress
 from scratch_numpy.training import TrainingDivergedError
 from scratch_numpy.validation import check_int, check_real
 
@@ -147,15 +148,18 @@ class Solver:
     def _accuracy(self, X, y) -> float:
         return float((self.predict_fn(X) == y).double().mean())
 
-    def _record(self, epoch: float, lr: float) -> None:
+    def _record(self, iteration: int, epoch: float, lr: float) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)  # queued kernels belong to the training time
         began = time.perf_counter()
         seconds = self.clock.train_seconds()
+        try:  # a model whose scores overflow is broken: it is never scored
+            train_acc = self._accuracy(self.X[self.monitor], self.y[self.monitor])
+            val_acc = self._accuracy(self.X_val, self.y_val)
+        except FloatingPointError as exc:
+            raise self._diverged(iteration, str(exc)) from None
         metrics = self.epoch_metrics() if self.epoch_metrics else {}
-        best = training.record_epoch(
-            self.history, epoch, self._accuracy(self.X[self.monitor], self.y[self.monitor]),
-            self._accuracy(self.X_val, self.y_val), lr, seconds, metrics)
+        best = training.record_epoch(self.history, epoch, train_acc, val_acc, lr, seconds, metrics)
         if best:
             with torch.no_grad():
                 for name, p in self.params.items():
@@ -205,9 +209,9 @@ class Solver:
         self._synced = 0
         self.clock = training.TrainingClock()
         if validating:
-            self._record(0.0, self.learning_rate)
-        steps = training.progress(zip(range(self.num_iters), self.batches), self.label,
-                                  self.progress)
+            self._record(0, 0.0, self.learning_rate)
+        steps = progress(zip(range(self.num_iters), self.batches), self.label,
+                         total=self.num_iters, enabled=self.progress)
         for it, idx in steps:
             lr = training.learning_rate_at(self.learning_rate, self.lr_decay, self.decay_every, it)
             X_batch = self.X[idx]
@@ -232,7 +236,7 @@ class Solver:
                 if validating:
                     next_lr = training.learning_rate_at(self.learning_rate, self.lr_decay,
                                                         self.decay_every, done)
-                    self._record(done / self.per_epoch, next_lr)
+                    self._record(it, done / self.per_epoch, next_lr)
                     if (self.stop_at_val_acc is not None
                             and self.history["val_acc_history"][-1] >= self.stop_at_val_acc):
                         break

@@ -123,8 +123,16 @@ class TwoLayerNet(nn.Module):
     @torch.no_grad()
     def predict(self, X, batch_size: int = 5000) -> torch.Tensor:
         X = self._as_input(X)
-        return torch.cat([self(X[i:i + batch_size]).argmax(dim=1)
-                          for i in range(0, X.shape[0], batch_size)])
+        labels = []
+        for i in range(0, X.shape[0], batch_size):
+            scores = self(X[i:i + batch_size])
+            # Labels are never taken from NaN or infinite scores (argmax would say class 0).
+            if not bool(torch.isfinite(scores).all()):
+                raise FloatingPointError("the scores are not finite (NaN or infinite): the "
+                                         "parameters are too large, e.g. after too high a "
+                                         "learning rate")
+            labels.append(scores.argmax(dim=1))
+        return torch.cat(labels)
 
     def unit_statistics(self, X) -> tuple[float, float]:
         """(dead fraction, saturated fraction) of the hidden units, as on the NumPy side."""

@@ -37,6 +37,7 @@ TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
 META_FILE = "batches.meta"
 FOLDER_NAME = "cifar-10-batches-py"
+TRAIN_BATCHES_VARIABLE = "CIFAR10_TRAIN_BATCHES"
 # How users fetch the data: the console entry point, or the module from the repository root.
 DOWNLOAD_COMMAND = "`cs231n-download` (or `python -m scripts.download_cifar10`)"
 
@@ -211,19 +212,34 @@ def load_class_names(path: str | os.PathLike) -> tuple[str, ...]:
     return names
 
 
-def load_cifar10(root: str | os.PathLike | None = None) -> CIFAR10:
-    """Load all six batches and the class names.
+def load_cifar10(root: str | os.PathLike | None = None, train_batches: int | None = None) -> CIFAR10:
+    """Load the training batches, the test batch and the class names.
 
     ``root``: the batch folder or its parent; defaults per :func:`find_cifar10_dir`.
+    ``train_batches``: how many of the five training batches to load, from
+    ``data_batch_1`` on (default: ``$CIFAR10_TRAIN_BATCHES`` when set, else all
+    five). Fewer is a subset mode for a machine that holds only some batch files
+    (the GPU check copies ``data_batch_1`` and ``test_batch``: 62 MB); the
+    splits then shrink with it (:func:`split_cifar10`).
     """
+    if train_batches is None:
+        train_batches = os.environ.get(TRAIN_BATCHES_VARIABLE) or len(TRAIN_FILES)
+        try:
+            train_batches = int(train_batches)
+        except ValueError:
+            raise ValueError(f"${TRAIN_BATCHES_VARIABLE} must be an integer in 1..5, "
+                             f"got {train_batches!r}") from None
+    if isinstance(train_batches, bool) or not 1 <= train_batches <= len(TRAIN_FILES):
+        raise ValueError(f"train_batches must be an integer in 1..5, got {train_batches!r}")
+    train_files = TRAIN_FILES[:train_batches]
     folder = find_cifar10_dir(root)
-    missing = [n for n in (*TRAIN_FILES, TEST_FILE, META_FILE) if not (folder / n).is_file()]
+    missing = [n for n in (*train_files, TEST_FILE, META_FILE) if not (folder / n).is_file()]
     if missing:
         raise CIFAR10Error(
             f"{folder}: incomplete CIFAR-10 folder, missing {', '.join(missing)}. "
             f"Run {DOWNLOAD_COMMAND} to fetch a complete copy."
         )
-    train = [load_batch(folder / name) for name in TRAIN_FILES]
+    train = [load_batch(folder / name) for name in train_files]
     X_test, y_test = load_batch(folder / TEST_FILE)
     return CIFAR10(
         X_train=np.concatenate([X for X, _ in train]),
@@ -259,14 +275,20 @@ class Splits:
 
 def split_cifar10(
     data: CIFAR10,
-    num_training: int = 49_000,
+    num_training: int | None = None,
     num_validation: int = 1_000,
     num_test: int = 10_000,
     num_dev: int = 500,
     seed: int = 0,
 ) -> Splits:
-    """Split as in the assignment (sizes configurable)."""
+    """Split as in the assignment (sizes configurable).
+
+    ``num_training`` None: 49,000, the assignment's, or every training image but
+    the validation ones when fewer were loaded (``load_cifar10(train_batches=1)``).
+    """
     n_train, n_test = len(data.y_train), len(data.y_test)
+    if num_training is None:
+        num_training = min(49_000, n_train - num_validation)
     sizes = dict(num_training=num_training, num_validation=num_validation,
                  num_test=num_test, num_dev=num_dev)
     for name, value in sizes.items():

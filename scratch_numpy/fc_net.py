@@ -215,7 +215,7 @@ class FullyConnectedNet:
         p = self.params
         scores, caches = self._forward(X)
         if not np.isfinite(scores).all():
-            raise FloatingPointError("the scores overflowed (NaN or infinite): the parameters "
+            raise FloatingPointError("the scores are not finite (NaN or infinite): the parameters "
                                      "are too large, e.g. after too high a learning rate")
         loss, dout = softmax_loss(scores, y)
         act_backward = ACTIVATIONS[self.activation][1]
@@ -242,8 +242,18 @@ class FullyConnectedNet:
         """Predicted labels (N,) = argmax of the scores, in row chunks to bound memory."""
         X = self._check_X(X)
         return np.concatenate(
-            [self._forward(X[i:i + batch_size], keep_caches=False)[0].argmax(axis=1)
+            [self._finite_scores(X[i:i + batch_size]).argmax(axis=1)
              for i in range(0, X.shape[0], batch_size)] or [np.zeros(0, dtype=np.int64)])
+
+    def _finite_scores(self, X) -> np.ndarray:
+        """Scores (N, C); FloatingPointError when they overflowed: labels are never
+        taken from NaN or infinite scores (argmax would silently say class 0)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = self._forward(X, keep_caches=False)[0]
+        if not np.isfinite(scores).all():
+            raise FloatingPointError("the scores are not finite (NaN or infinite): the parameters "
+                                     "are too large, e.g. after too high a learning rate")
+        return scores
 
     def accuracy(self, X, y) -> float:
         y = check_labels(y, np.shape(X)[0], self.sizes[-1])

@@ -40,6 +40,7 @@ from typing import Callable
 import numpy as np
 
 from scratch_numpy import training
+from scratch_numpy.progress import progress
 from scratch_numpy.training import TrainingDivergedError
 from scratch_numpy.validation import check_int, check_real
 
@@ -156,13 +157,16 @@ class Solver:
     def _accuracy(self, X, y) -> float:
         return float(np.mean(self.predict_fn(X) == y))
 
-    def _record(self, epoch: float, lr: float) -> None:
+    def _record(self, iteration: int, epoch: float, lr: float) -> None:
         began = time.perf_counter()
         seconds = self.clock.train_seconds()
+        try:  # a model whose scores overflow is broken: it is never scored
+            train_acc = self._accuracy(self.X[self.monitor], self.y[self.monitor])
+            val_acc = self._accuracy(self.X_val, self.y_val)
+        except FloatingPointError as exc:
+            raise self._diverged(iteration, str(exc)) from None
         metrics = self.epoch_metrics() if self.epoch_metrics else {}
-        best = training.record_epoch(
-            self.history, epoch, self._accuracy(self.X[self.monitor], self.y[self.monitor]),
-            self._accuracy(self.X_val, self.y_val), lr, seconds, metrics)
+        best = training.record_epoch(self.history, epoch, train_acc, val_acc, lr, seconds, metrics)
         if best:
             self.best_params = {k: v.copy() for k, v in self.params.items()}
         if self.verbose:
@@ -188,9 +192,9 @@ class Solver:
         self.clock = training.TrainingClock()
         lr = self.learning_rate
         if validating:
-            self._record(0.0, lr)
-        steps = training.progress(zip(range(self.num_iters), self.batches), self.label,
-                                  self.progress)
+            self._record(0, 0.0, lr)
+        steps = progress(zip(range(self.num_iters), self.batches), self.label,
+                         total=self.num_iters, enabled=self.progress)
         for it, idx in steps:
             lr = training.learning_rate_at(self.learning_rate, self.lr_decay, self.decay_every, it)
             X_batch = self.X[idx]
@@ -216,7 +220,7 @@ class Solver:
                 if validating:
                     next_lr = training.learning_rate_at(self.learning_rate, self.lr_decay,
                                                         self.decay_every, done)
-                    self._record(done / self.per_epoch, next_lr)
+                    self._record(it, done / self.per_epoch, next_lr)
                     if (self.stop_at_val_acc is not None
                             and self.history["val_acc_history"][-1] >= self.stop_at_val_acc):
                         break

@@ -141,8 +141,12 @@ def epoch_line(history: dict, metrics: dict) -> str:
 def divergence_message(iteration: int, what: str, learning_rate: float, history: dict,
                        kept_best: bool) -> str:
     """Why training stopped and which parameters the model now holds."""
-    kept = (f"those of the best validation epoch so far (epoch {history['best_epoch']:g}, "
-            f"val acc {history['best_val_acc']:.3f})" if kept_best else "the last finite ones")
+    kept = "the last finite ones"
+    if kept_best:
+        kept = (f"those of the best validation epoch so far (epoch {history['best_epoch']:g}, "
+                f"val acc {history['best_val_acc']:.3f})")
+        if history["epochs"]:
+            kept += f"; the last finite epoch was {history['epochs'][-1]:g}"
     return (f"training diverged at iteration {iteration}: {what} "
             f"(learning_rate={learning_rate:g} is probably too large); "
             f"the parameters are {kept}")
@@ -162,11 +166,3 @@ class TrainingClock:
         """Exclude the time since ``began`` (a ``time.perf_counter()`` reading)."""
         self._evaluating += time.perf_counter() - began
 
-
-def progress(steps: Iterable, label: str, enabled: bool) -> Iterable:
-    """``steps`` with a tqdm bar when ``enabled``."""
-    if not enabled:
-        return steps
-    from tqdm import tqdm  # optional extra: the package itself needs NumPy only
-
-    return tqdm(steps, desc=label, leave=False)

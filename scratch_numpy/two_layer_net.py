@@ -144,7 +144,7 @@ class TwoLayerNet:
         p = self.params
         scores, (cache1, cache_act, cache2) = self._forward(X)
         if not np.isfinite(scores).all():
-            raise FloatingPointError("the scores overflowed (NaN or infinite): the parameters "
+            raise FloatingPointError("the scores are not finite (NaN or infinite): the parameters "
                                      "are too large, e.g. after too high a learning rate")
         loss, dscores = softmax_loss(scores, y)
 
@@ -161,9 +161,19 @@ class TwoLayerNet:
         """Predicted labels (N,) = argmax of the scores, in row chunks to bound memory."""
         X = self._check_X(X)
         return np.concatenate(
-            [self._forward(X[i:i + batch_size])[0].argmax(axis=1)
+            [self._finite_scores(X[i:i + batch_size]).argmax(axis=1)
              for i in range(0, X.shape[0], batch_size)] or [np.zeros(0, dtype=np.int64)]
         )
+
+    def _finite_scores(self, X) -> np.ndarray:
+        """Scores (N, C); FloatingPointError when they overflowed: labels are never
+        taken from NaN or infinite scores (argmax would silently say class 0)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = self._forward(X)[0]
+        if not np.isfinite(scores).all():
+            raise FloatingPointError("the scores are not finite (NaN or infinite): the parameters "
+                                     "are too large, e.g. after too high a learning rate")
+        return scores
 
     def accuracy(self, X, y) -> float:
         y = check_labels(y, np.shape(X)[0], self.sizes[2])

@@ -29,7 +29,7 @@ from ref_torch.linear_svm import svm_loss
 from ref_torch.softmax import softmax_loss
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import dev_batch, preprocess_splits
-from scripts.cli import add_cifar10_argument, command, load_data
+from scripts.cli import add_cifar10_argument, command, load_data, positive_int
 from scratch_numpy.linear_classifier import LinearSVM, Softmax
 from scratch_numpy.linear_svm import svm_loss_naive, svm_loss_vectorized
 from scratch_numpy.softmax import softmax_loss_naive, softmax_loss_vectorized
@@ -105,8 +105,8 @@ def training_rows(X, y, repeats, num_iters=100, batch_size=200):
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--repeats", type=positive_int, default=7)
+    parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch intra-op threads (default: torch's choice)")
     add_cifar10_argument(parser)
     args = parser.parse_args(argv)

@@ -24,7 +24,7 @@ from ref_torch.devices import available_devices
 from scripts.report import ResultRow, format_table
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import network_rows
-from scripts.cli import add_cifar10_argument, command, load_data
+from scripts.cli import add_cifar10_argument, command, load_data, positive_float, positive_int
 from scripts.configs import NET_CHOSEN, train_net_config
 
 TARGET_ACCURACY = 0.5
@@ -58,9 +58,9 @@ def time_to_accuracy(rows, config, backend, device, max_epochs):
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--hidden", type=int, default=NET_CHOSEN.hidden_size)
-    parser.add_argument("--max-epochs", type=float, default=6,
+    parser.add_argument("--repeats", type=positive_int, default=5)
+    parser.add_argument("--hidden", type=positive_int, default=NET_CHOSEN.hidden_size)
+    parser.add_argument("--max-epochs", type=positive_float, default=6,
                         help="cap of the time-to-50%% runs")
     parser.add_argument("--skip-time-to-50", action="store_true")
     add_cifar10_argument(parser)

@@ -1,16 +1,30 @@
-"""What every command shares: the data-folder argument, loading it, exit status 2.
+"""What every command shares: arguments, data loading, output paths, exit status 2.
 
 A command's ``main(argv) -> int`` is wrapped by :func:`command`: a
 :class:`UsageError` raised anywhere inside (missing or damaged data, an
 impossible option) is printed as ``error: ...`` and becomes exit status 2,
 never a traceback.
+
+Numbers on the command line are checked by argparse (:func:`positive_int`,
+:func:`positive_float`), so a nonsense size is refused before any work.
+Outputs are checked before any work too (:func:`output_folder`,
+:func:`output_file`) and written atomically (:func:`atomic_output`): a long run
+is never lost to a bad path at the end, and an interrupted write never leaves
+half a file.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import functools
+import math
+import os
 import sys
+import tempfile
+from pathlib import Path
 
+from ref_torch.devices import resolve_device
 from scratch_numpy.data import CIFAR10, CIFAR10Error, CIFAR10NotFoundError, load_cifar10
 
 
@@ -44,3 +58,84 @@ def load_data(cifar10_dir=None) -> CIFAR10:
         return load_cifar10(cifar10_dir)
     except (CIFAR10NotFoundError, CIFAR10Error) as exc:
         raise UsageError(str(exc)) from None
+
+
+# ---- argparse types -------------------------------------------------------------------------
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (``nan``, ``inf``, 0 and negatives are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def device_name(text: str) -> str:
+    """A torch device this machine has: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``."""
+    try:
+        return str(resolve_device(text))
+    except (ValueError, RuntimeError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def output_folder(text: str) -> Path:
+    """A folder for results: created now if missing (that loses nothing) and writable."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot create the folder {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f"the folder {path} is not writable")
+    return path
+
+
+def output_file(path, suffix: str = "", overwrite: bool = False) -> Path:
+    """The file a command will write, checked before any work: ``suffix`` appended when
+    missing (what ``np.savez`` would do silently), its folder existing and writable, and
+    an existing file refused unless ``overwrite``."""
+    path = Path(path)
+    if suffix and path.suffix != suffix:
+        path = path.with_name(path.name + suffix)
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {path}: the folder {folder} is not writable")
+    if path.exists() and not overwrite:
+        raise UsageError(f"{path} exists; choose another name or pass --overwrite")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one
+    step, on failure it is removed (``path`` is never left half-written)."""
+    path = Path(path)
+    # The temporary name keeps the suffix, so writers that add one (np.savez) do not.
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
+                                         dir=path.parent)
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

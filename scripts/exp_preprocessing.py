@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -34,7 +33,7 @@ from scratch_numpy.data import NUM_CLASSES, Splits, split_cifar10
 from scratch_numpy.fc_net import FullyConnectedNet
 from scratch_numpy.linear_classifier import Softmax
 from scratch_numpy.preprocessing import PREPROCESSING_FORMS, FormPreprocessor
-from scripts.cli import add_cifar10_argument, command, load_data
+from scripts.cli import add_cifar10_argument, command, load_data, output_folder
 from scripts.report import ReportContext, ResultRow, format_table, save_figure
 
 RATE_FACTORS = (1.0, 3.0, 10.0, 30.0, 100.0)
@@ -178,7 +177,7 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke-test sizes")
-    parser.add_argument("--out", type=Path, default=Path("reports"), help="folder for the PNG")
+    parser.add_argument("--out", type=output_folder, default="reports", help="folder for the PNG")
     add_cifar10_argument(parser)
     args = parser.parse_args(argv)
     data = load_data(args.cifar10_dir)

@@ -19,12 +19,11 @@ import itertools
 import sys
 import time
 from dataclasses import asdict, replace
-from pathlib import Path
 
-from ref_torch.devices import resolve_device
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import standardized_rows
-from scripts.cli import UsageError, add_cifar10_argument, command, load_data
+from scripts.cli import (UsageError, add_cifar10_argument, command, device_name, load_data,
+                         output_folder)
 from scripts.configs import FC_CHOSEN, FC_QUICK, FCConfig, train_fc_config
 from scripts.report import ReportContext, ResultRow, format_table
 from scripts.two_layer_net import plot_curves
@@ -123,18 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("--decay", type=_positive, default=FC_CHOSEN.learning_rate_decay,
                          help="learning-rate factor per epoch")
     p_train.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
-    p_train.add_argument("--device", default="cpu", help="torch device (with --backend torch)")
-    p_train.add_argument("--out", type=Path, default=Path("reports"), help="folder for the PNG")
+    p_train.add_argument("--device", type=device_name, default="cpu",
+                         help="torch device (with --backend torch)")
+    p_train.add_argument("--out", type=output_folder, default="reports", help="folder for the PNG")
     for p in (p_search, p_train):
         add_cifar10_argument(p)
     args = parser.parse_args(argv)
     if args.command == "train" and args.backend == "numpy" and args.device != "cpu":
         raise UsageError("--device applies to --backend torch only")
-    if args.command == "train" and args.backend == "torch":
-        try:
-            resolve_device(args.device)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
 
     data = load_data(args.cifar10_dir)
     splits = split_cifar10(data)

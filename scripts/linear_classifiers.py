@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from scratch_numpy.data import Splits, split_cifar10
 from scratch_numpy.preprocessing import linear_rows
-from scripts.cli import add_cifar10_argument, command, load_data
+from scratch_numpy.progress import progress
+from scripts.cli import add_cifar10_argument, command, load_data, output_folder, positive_int
 from scripts.configs import (LINEAR_CHOSEN, LINEAR_CLASSIFIERS, LINEAR_SCHEDULE, fit_linear,
                              fit_linear_torch)
 from scripts.report import ReportContext, ResultRow, format_table, save_figure
@@ -45,12 +45,12 @@ def search(name: str, data: Splits, grid: dict = SEARCH_GRID, schedule: dict = L
     """Train one model per grid point; returns {(lr, reg): (val acc, clf, history)}."""
     results = {}
     points = list(itertools.product(grid["learning_rate"], grid["reg"]))
-    progress = tqdm(points, desc=f"{name} search", unit="model")
-    for lr, reg in progress:
+    bar = progress(points, f"{name} search", unit="model")
+    for lr, reg in bar:
         clf, history = fit_linear(name, data, dict(learning_rate=lr, reg=reg), schedule)
         results[(lr, reg)] = (accuracy(clf, data.X_val, data.y_val), clf, history)
         best = max(v[0] for v in results.values())
-        progress.set_postfix(lr=f"{lr:g}", reg=f"{reg:g}", val=f"{results[(lr, reg)][0]:.3f}",
+        bar.set_postfix(lr=f"{lr:g}", reg=f"{reg:g}", val=f"{results[(lr, reg)][0]:.3f}",
                              best=f"{best:.3f}")
     return results
 
@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search", action="store_true", help="grid search lr x reg on val")
     parser.add_argument("--classifier", nargs="+", default=list(LINEAR_CLASSIFIERS),
                         choices=list(LINEAR_CLASSIFIERS))
-    parser.add_argument("--num-iters", type=int, default=LINEAR_SCHEDULE["num_iters"])
-    parser.add_argument("--out", type=Path, default=Path("reports"))
+    parser.add_argument("--num-iters", type=positive_int, default=LINEAR_SCHEDULE["num_iters"])
+    parser.add_argument("--out", type=output_folder, default="reports")
     add_cifar10_argument(parser)
     args = parser.parse_args(argv)
     data_set = load_data(args.cifar10_dir)

@@ -19,14 +19,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from scratch_numpy.linear_svm import svm_loss_vectorized
 from scratch_numpy.preprocessing import linear_rows
+from scratch_numpy.progress import progress
 from scratch_numpy.optimization_strategies import (follow_gradient, random_local_search,
                                                    random_search)
 from scratch_numpy.data import split_cifar10
-from scripts.cli import add_cifar10_argument, command, load_data
+from scripts.cli import add_cifar10_argument, command, load_data, output_folder, positive_int
 from scripts.report import ReportContext, ResultRow, format_table, save_figure
 
 NOTES_ACCURACY = {"random search": 0.155, "random local search": 0.214}
@@ -36,14 +36,14 @@ GRADIENT_LEARNING_RATE = 1e-6  # full-batch steps on mean-subtracted pixels; 1e-
 def compare(X_train, y_train, num_evals: int, seed: int = 0, snapshot_every: int = 50):
     """Run the three strategies with ``num_evals`` loss evaluations each; returns SearchRuns."""
     dim, num_classes = X_train.shape[1], 10
-    progress = tqdm(total=3 * num_evals, desc="loss evaluations", unit="eval")
+    bar = progress(None, "loss evaluations", total=3 * num_evals, unit="eval")
 
     def loss(W):
-        progress.update()
+        bar.update()
         return svm_loss_vectorized(W, X_train, y_train, 0.0)[0]
 
     def loss_and_grad(W):
-        progress.update()
+        bar.update()
         return svm_loss_vectorized(W, X_train, y_train, 0.0)
 
     W0 = 1e-3 * np.random.default_rng(seed).standard_normal((dim, num_classes))
@@ -55,7 +55,7 @@ def compare(X_train, y_train, num_evals: int, seed: int = 0, snapshot_every: int
         follow_gradient(loss_and_grad, W0, num_evals, GRADIENT_LEARNING_RATE,
                         snapshot_every=snapshot_every),
     ]
-    progress.close()
+    bar.close()
     return runs
 
 
@@ -107,10 +107,10 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num-evals", type=int, default=1000)
-    parser.add_argument("--num-train", type=int, default=5000,
+    parser.add_argument("--num-evals", type=positive_int, default=1000)
+    parser.add_argument("--num-train", type=positive_int, default=5000,
                         help="training images the loss is evaluated on")
-    parser.add_argument("--out", type=Path, default=Path("reports"))
+    parser.add_argument("--out", type=output_folder, default="reports")
     add_cifar10_argument(parser)
     args = parser.parse_args(argv)
     data = load_data(args.cifar10_dir)

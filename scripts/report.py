@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: these machines have no screen
 
 from scratch_numpy.data import CIFAR10, Splits  # noqa: E402
+from scripts.cli import atomic_output  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,14 @@ def format_table(rows: list[ResultRow]) -> str:
 
 
 def save_figure(fig, ctx: ReportContext, name: str) -> Path:
-    """Write ``fig`` as ``ctx.out_dir/name`` (PNG) and close it."""
+    """Write ``fig`` as ``ctx.out_dir/name`` (PNG, atomically) and close it."""
     import matplotlib.pyplot as plt
 
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     path = ctx.out_dir / name
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with atomic_output(path) as temporary:
+            fig.savefig(temporary, format="png", dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path

@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from pathlib import Path
 
-from ref_torch.devices import resolve_device
 from scratch_numpy.data import split_cifar10
-from scripts.cli import UsageError, add_cifar10_argument, command, load_data
+from scripts.cli import (add_cifar10_argument, atomic_output, command, device_name, load_data,
+                         output_folder)
 from scripts.report import ReportContext, format_table
 
 # Script modules with a ``report_section(ctx)``, in report order.
@@ -37,21 +36,18 @@ SECTIONS = [
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("reports"), help="folder for table and PNGs")
+    parser.add_argument("--out", type=output_folder, default="reports", help="folder for table and PNGs")
     parser.add_argument("--quick", action="store_true", help="smoke-test sizes, seconds per section")
-    parser.add_argument("--device", default="auto", help="torch device: cpu, cuda or auto")
+    parser.add_argument("--device", type=device_name, default="auto", help="torch device: cpu, cuda or auto")
     add_cifar10_argument(parser)
     parser.add_argument("--only", nargs="+", default=None,
-                        help="run only these sections (module names without 'scripts.')")
+                        choices=[name.removeprefix("scripts.") for name in SECTIONS],
+                        help="run only these sections")
     args = parser.parse_args(argv)
 
-    try:
-        device = str(resolve_device(args.device))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     data = load_data(args.cifar10_dir)
     ctx = ReportContext(data=data, splits=split_cifar10(data), out_dir=args.out,
-                        quick=args.quick, device=device)
+                        quick=args.quick, device=args.device)
 
     rows = []
     for module_name in SECTIONS:
@@ -62,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
     table = format_table(rows)
     print("\n" + table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.txt").write_text(table + "\n")
+    with atomic_output(args.out / "results.txt") as temporary:
+        temporary.write_text(table + "\n")
     print(f"\ntable and plots written to {args.out.resolve()}/")
     return 0
 

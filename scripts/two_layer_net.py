@@ -25,8 +25,10 @@ import numpy as np
 
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import network_rows
+from scratch_numpy.progress import progress
 from scratch_numpy.two_layer_net import TwoLayerNet
-from scripts.cli import add_cifar10_argument, command, load_data
+from scripts.cli import (add_cifar10_argument, atomic_output, command, device_name, load_data,
+                         output_file, output_folder, positive_float, positive_int)
 from scripts.configs import NET_CHOSEN, NET_QUICK, NetConfig, train_net_config
 from scripts.report import ReportContext, ResultRow, format_table, save_figure
 
@@ -53,19 +55,18 @@ SEARCH_GRID = dict(learning_rate=(2e-4, 4e-4), reg=(0.03, 0.3))
 
 def search(rows, hidden_sizes=(1000,), epochs: float = 4, flip: bool = False) -> list:
     """Rank SEARCH_GRID x hidden sizes by validation accuracy after ``epochs`` epochs."""
-    from tqdm import tqdm
-
     configs = [NetConfig(hidden_size=h, learning_rate=lr, learning_rate_decay=0.92, reg=reg,
                       epochs=epochs, augment_flip=flip)
                for h, lr, reg in itertools.product(hidden_sizes, SEARCH_GRID["learning_rate"],
                                                    SEARCH_GRID["reg"])]
     results = []
-    for config in tqdm(configs, desc="search"):
+    bar = progress(configs, "search", unit="config")
+    for config in bar:
         start = time.perf_counter()
         _, history = train_net_config(rows, config, progress=True)
         results.append((history["best_val_acc"], history["val_acc_history"][-1],
                         time.perf_counter() - start, config))
-        tqdm.write(f"val {results[-1][0]:.3f} ({results[-1][2]:.0f} s)  {config}")
+        bar.write(f"val {results[-1][0]:.3f} ({results[-1][2]:.0f} s)  {config}")
     return sorted(results, key=lambda r: -r[0])
 
 
@@ -190,20 +191,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_search = sub.add_parser("search", help="rank a small grid by validation accuracy")
-    p_search.add_argument("--epochs", type=float, default=4)
-    p_search.add_argument("--hidden", type=int, nargs="+", default=[1000])
+    p_search.add_argument("--epochs", type=positive_float, default=4)
+    p_search.add_argument("--hidden", type=positive_int, nargs="+", default=[1000])
     p_search.add_argument("--flip", action="store_true", help="horizontal-flip augmentation")
     p_train = sub.add_parser("train", help="train the chosen configuration")
-    p_train.add_argument("--epochs", type=float, default=NET_CHOSEN.epochs)
-    p_train.add_argument("--save", type=Path, default=None, help="write the parameters (.npz)")
+    p_train.add_argument("--epochs", type=positive_float, default=NET_CHOSEN.epochs)
+    p_train.add_argument("--save", type=Path, default=None,
+                         help="write the parameters to this .npz file (checked before training)")
+    p_train.add_argument("--overwrite", action="store_true", help="replace an existing --save file")
     p_units = sub.add_parser("units", help="dead-ReLU / saturated-sigmoid experiment")
     for p in (p_train, p_units):
         p.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
-        p.add_argument("--device", default="cpu", help="torch device (with --backend torch)")
-        p.add_argument("--out", type=Path, default=Path("reports"), help="folder for the PNGs")
+        p.add_argument("--device", type=device_name, default="cpu", help="torch device (with --backend torch)")
+        p.add_argument("--out", type=output_folder, default="reports", help="folder for the PNGs")
     for p in (p_search, p_train, p_units):
         add_cifar10_argument(p)
     args = parser.parse_args(argv)
+    # Checked before any work: a finished run is never lost to a bad output path.
+    save_path = (output_file(args.save, ".npz", args.overwrite)
+                 if args.command == "train" and args.save else None)
 
     data = load_data(args.cifar10_dir)
     splits = split_cifar10(data)
@@ -229,9 +235,10 @@ def main(argv: list[str] | None = None) -> int:
             ResultRow("two-layer net", "training time", f"{seconds:.0f} s ({args.backend} {args.device})"),
         ]))
         print("wrote", plot_curves(history, ctx), plot_first_layer(net, ctx))
-        if args.save:
-            net.save(args.save)
-            print("wrote", args.save)
+        if save_path:
+            with atomic_output(save_path) as temporary:
+                net.save(temporary)
+            print("wrote", save_path)
         return 0
     results = unit_experiment(rows, backend=args.backend, device=args.device)
     for (activation, inputs, rate, label), history in results.items():

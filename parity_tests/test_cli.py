@@ -1,0 +1,85 @@
+"""The commands refuse nonsense before any work, and never lose or half-write a result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scripts import knn, linear_classifiers, optimization_strategies, reproduce, two_layer_net
+from scripts.cli import UsageError, atomic_output, output_file
+
+
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """CIFAR10_DIR at an empty folder: a command that reached its data loading would fail
+    there, so an error about the arguments proves nothing was loaded first."""
+    monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "empty"))
+
+
+@pytest.mark.parametrize("main, argv, message", [
+    (two_layer_net.main, ["train", "--epochs", "nan"], "finite number > 0"),
+    (two_layer_net.main, ["train", "--epochs", "0"], "finite number > 0"),
+    (two_layer_net.main, ["train", "--epochs", "-1"], "finite number > 0"),
+    (two_layer_net.main, ["search", "--hidden", "0"], "positive integer"),
+    (knn.main, ["--full", "--num-test", "-9995"], "positive integer"),
+    (knn.main, ["--k-choices", "1", "x"], "positive integer"),
+    (linear_classifiers.main, ["--num-iters", "0"], "positive integer"),
+    (optimization_strategies.main, ["--num-evals", "-3"], "positive integer"),
+    (reproduce.main, ["--only", "bogus"], "invalid choice"),
+    (reproduce.main, ["--device", "tpu"], "device"),
+])
+def test_nonsense_numbers_are_refused_by_argparse(no_data, capsys, main, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_output_paths_are_checked_before_any_work(no_data, tmp_path, capsys):
+    assert two_layer_net.main(["train", "--save", str(tmp_path / "absent" / "net")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "net.npz").write_bytes(b"what the user had")
+    assert two_layer_net.main(["train", "--save", str(tmp_path / "net")]) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and "--overwrite" in err
+    assert (tmp_path / "net.npz").read_bytes() == b"what the user had"
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(SystemExit):
+        reproduce.main(["--out", str(not_a_folder)])
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_output_file_names_what_will_be_written(tmp_path):
+    assert output_file(tmp_path / "net", ".npz") == tmp_path / "net.npz"
+    assert output_file(tmp_path / "net.npz", ".npz") == tmp_path / "net.npz"
+    (tmp_path / "net.npz").write_text("old")
+    with pytest.raises(UsageError, match="exists"):
+        output_file(tmp_path / "net", ".npz")
+    assert output_file(tmp_path / "net", ".npz", overwrite=True) == tmp_path / "net.npz"
+
+
+def test_atomic_output_never_leaves_half_a_file(tmp_path):
+    target = tmp_path / "results.txt"
+    target.write_text("previous results\n")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as temporary:
+            temporary.write_text("half")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "previous results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.txt"]
+    archive = tmp_path / "params.npz"
+    with atomic_output(archive) as temporary:
+        np.savez(temporary, a=np.arange(3))  # the temporary name ends in .npz: savez adds nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.npz", "results.txt"]
+    np.testing.assert_array_equal(np.load(archive)["a"], np.arange(3))
+
+
+def test_save_writes_the_file_it_names(cifar10, tmp_path, capsys):
+    code = two_layer_net.main(["train", "--epochs", "0.01", "--save", str(tmp_path / "net"),
+                               "--out", str(tmp_path / "plots")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"wrote {tmp_path / 'net.npz'}" in out
+    assert (tmp_path / "net.npz").exists() and not (tmp_path / "net").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.npz", "plots"]

@@ -1,0 +1,130 @@
+"""The two solvers: a broken network is never scored, kept or returned.
+
+A network whose parameters turned NaN or infinite on the last step of an
+epoch, or whose finite but huge weights make its scores overflow (W1 ~ 1e303
+here), predicts class 0 for every row (argmax of NaN). Scored, that can beat the honest epochs (here: every validation label
+is 0, so the broken net would score 1.0) and be kept as "best". Both solvers
+must instead stop with TrainingDivergedError, keep the best finite epoch and
+name the last finite one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ref_torch import two_layer_net as torch_net
+from ref_torch.solver import Solver as TorchSolver
+from scratch_numpy.solver import Solver
+from scratch_numpy.training import TrainingDivergedError
+from scratch_numpy.two_layer_net import TwoLayerNet
+
+BREAK_AT = 2  # the step whose update breaks the network (the end of epoch 3)
+
+
+@pytest.fixture
+def rows(dev_batch):
+    """100 training rows, one step per epoch (batch 100), validation labels all 0."""
+    X, y = dev_batch
+    return X[:100], y[:100], X[400:], np.zeros(100, dtype=np.int64)
+
+
+def numpy_net_breaking_at(step: int, value: float) -> TwoLayerNet:
+    """A net whose gradient of W1 at ``step`` is ``value`` everywhere (loss unchanged)."""
+    net = TwoLayerNet(3072, 20, 10, std=1e-3, seed=0)
+    original = net._loss_and_grads
+    calls = iter(range(10**6))
+
+    def loss_and_grads(X, y, reg):
+        loss, grads = original(X, y, reg)
+        if next(calls) == step:
+            grads = dict(grads, W1=np.full_like(grads["W1"], value))
+        return loss, grads
+
+    net._loss_and_grads = loss_and_grads
+    return net
+
+
+class _ScaledGradient(torch.autograd.Function):
+    """Identity forward; backward replaces the gradient by a constant."""
+
+    @staticmethod
+    def forward(ctx, x, value):
+        ctx.value = value
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.full_like(grad, ctx.value), None
+
+
+def torch_loss_breaking_at(step: int, value: float, monkeypatch):
+    """Patch the torch net's loss so that W1's gradient at ``step`` is ``value``."""
+    original = torch_net.net_loss
+    calls = iter(range(10**6))
+
+    def net_loss(X, y, W1, b1, W2, b2, activation, reg):
+        if next(calls) == step:
+            W1 = _ScaledGradient.apply(W1, value)
+        return original(X, y, W1, b1, W2, b2, activation, reg)
+
+    monkeypatch.setattr(torch_net, "net_loss", net_loss)
+
+
+def train(side, rows, monkeypatch, value):
+    X, y, X_val, y_val = rows
+    options = dict(learning_rate=1e-3, num_iters=6, batch_size=100, seed=0)
+    if side == "numpy":
+        net = numpy_net_breaking_at(BREAK_AT, value)
+        start = {k: v.copy() for k, v in net.params.items()}
+        call = lambda: net.train(X, y, X_val, y_val, **options)  # noqa: E731
+        params = lambda: net.params  # noqa: E731
+    else:
+        torch_loss_breaking_at(BREAK_AT, value, monkeypatch)
+        start = TwoLayerNet(3072, 20, 10, std=1e-3, seed=0).params
+        module = torch_net.TwoLayerNet.from_numpy_params(start)
+        call = lambda: torch_net.train_net(module, X, y, X_val, y_val, **options)  # noqa: E731
+        params = module.numpy_params
+    with pytest.raises(TrainingDivergedError) as info:
+        call()
+    return info.value, params()
+
+
+@pytest.mark.parametrize("side", ["numpy", "torch"])
+@pytest.mark.parametrize("value, what", [(np.inf, "parameters are not finite"),
+                                         (np.nan, "parameters are not finite"),
+                                         (1e306, "scores are not finite")],
+                         ids=["inf", "nan", "overflowing-scores"])
+def test_a_broken_network_is_never_scored_or_kept(side, rows, monkeypatch, value, what):
+    error, params = train(side, rows, monkeypatch, value)
+    history = error.history
+    assert what in str(error)
+    # Epochs 0..3 were finite (the update of step 2 ends epoch 3 and breaks the net):
+    # epoch 3 is never recorded, and the error names epoch 2 as the last finite one.
+    assert history["epochs"] == [0.0, 1.0, 2.0]
+    assert "the last finite epoch was 2" in str(error)
+    assert max(history["val_acc_history"]) < 1.0
+    assert all(np.isfinite(p).all() for p in params.values())
+    assert error.iteration == BREAK_AT
+
+
+def test_both_sides_raise_the_same_error_type(rows, monkeypatch):
+    errors = [train(side, rows, monkeypatch, np.inf)[0] for side in ("numpy", "torch")]
+    assert type(errors[0]) is type(errors[1]) is TrainingDivergedError
+    assert isinstance(errors[0], ValueError) and isinstance(errors[0], FloatingPointError)
+
+
+@pytest.mark.parametrize("make", [Solver, TorchSolver], ids=["numpy", "torch"])
+def test_solver_refuses_what_it_cannot_do(make):
+    X = np.zeros((4, 2)) if make is Solver else torch.zeros(4, 2)
+    y = np.zeros(4, dtype=np.int64) if make is Solver else torch.zeros(4, dtype=torch.int64)
+    loss = lambda X_batch, y_batch: (0.0, {})  # noqa: E731
+    with pytest.raises(ValueError, match="update_rule"):
+        make({}, loss, X, y, update_rule="adam", check_every_step=True)
+    with pytest.raises(ValueError, match="no best epoch"):
+        make({}, loss, X, y)
+    with pytest.raises(ValueError, match="batches"):
+        make({}, loss, X, y, batches="shuffled", check_every_step=True)
+    with pytest.raises(ValueError, match="learning_rate"):
+        make({}, loss, X, y, learning_rate=0.0, check_every_step=True)
