@@ -224,3 +224,13 @@ def test_loss_layers_reject_bad_input(fn):
         fn(bad, np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="no rows"):
         fn(np.zeros((0, 4)), np.zeros(0, dtype=int))
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (300, 250)])  # one block, and several with a rest
+def test_l2_penalty_adds_the_reg_term_in_blocks(shape):
+    rng = np.random.default_rng(0)
+    W, dW = rng.standard_normal(shape), rng.standard_normal(shape)
+    expected_grad = dW + 2 * 0.3 * W
+    for w, g in ((W, dW.copy()), (np.asfortranarray(W), np.asfortranarray(dW))):  # blocked, fallback
+        assert layers.l2_penalty(w, g, 0.3) == pytest.approx(0.3 * np.sum(W * W), rel=1e-13)
+        np.testing.assert_allclose(g, expected_grad, rtol=1e-15)
