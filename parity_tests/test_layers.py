@@ -237,3 +237,16 @@ def test_score_loss_beyond_the_float_range_is_a_clear_error(loss):
     # Finite scores 2e308 apart: the loss of the one row is ~2e308. It used to come back inf.
     with pytest.raises(ValueError, match="the loss is inf although every input is finite"):
         loss(np.array([[1e308, -1e308]]), np.array([1]))
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (300, 250)])  # one block, and several with a rest
+def test_add_l2_term_adds_the_reg_term_in_blocks(shape):
+    rng = np.random.default_rng(0)
+    W, dW = rng.standard_normal(shape), rng.standard_normal(shape)
+    expected_grad = dW + 2 * 0.3 * W
+    for w, g in ((W, dW.copy()), (np.asfortranarray(W), np.asfortranarray(dW))):  # blocked, fallback
+        assert layers.add_l2_term(w, g, 0.3) == pytest.approx(0.3 * np.sum(W * W), rel=1e-13)
+        np.testing.assert_allclose(g, expected_grad, rtol=1e-15)
+    untouched = dW.copy()
+    assert layers.add_l2_term(np.full(shape, 1e300), untouched, 0.0) == 0.0  # not 0 * inf
+    np.testing.assert_array_equal(untouched, dW)

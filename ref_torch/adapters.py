@@ -301,12 +301,53 @@ def call_user_net(net_class, inputs):
     else:
         images = X.reshape(-1, *IMAGE_SHAPE) if X.shape[1] == np.prod(IMAGE_SHAPE) else X
         result = net.loss(images, y)
+    return _read_net_result(result, NET_PARAM_NAMES)
+
+
+def _read_net_result(result, param_names):
+    """``(loss, grads)`` of a network's ``loss(X, y)``, checked: a tuple, grads a dict."""
     if not isinstance(result, tuple) or len(result) != 2:
         raise UserCodeFailure(f"loss(X, y) returned {describe(result)}, expected the tuple "
                               "(loss, grads) when labels are given")
     loss, grads = result
     if not isinstance(grads, dict):
         raise UserCodeFailure(f"returned grads as {describe(grads)}, expected a dict keyed by "
-                              f"{', '.join(NET_PARAM_NAMES)}")
-    return read_loss(loss), {k: read_array(v, k) for k, v in grads.items()
-                             if k in NET_PARAM_NAMES}
+                              f"{', '.join(param_names)}")
+    return read_loss(loss), {k: read_array(v, k) for k, v in grads.items() if k in param_names}
+
+
+# ---- fully-connected nets of any depth: assignment 2's FullyConnectedNet ---------------
+
+def prepare_fc_net(obj, kind: str = "fc_net"):
+    """A class ``FullyConnectedNet`` (assignment 2's layout), or its method ``loss``."""
+    owner = method_owner(obj) if callable(obj) and not inspect.isclass(obj) else None
+    net_class = owner or obj
+    if not inspect.isclass(net_class):
+        raise TargetError(f"the target is {describe(obj) if not callable(obj) else 'a function'}; "
+                          f"--kind {kind} takes a class such as FullyConnectedNet (or "
+                          "FullyConnectedNet.loss)")
+    if not callable(getattr(net_class, "loss", None)):
+        raise TargetError(f"class {net_class.__name__} has no loss method")
+    if not (_accepts(net_class, "reg") and _accepts(net_class, "input_dim")):
+        raise TargetError(f"{net_class.__name__}{_parameters(net_class)} cannot be built as "
+                          f"{net_class.__name__}(hidden_dims, input_dim=, num_classes=, reg=) "
+                          "(assignment 2's FullyConnectedNet); a two-layer class is "
+                          "--kind two_layer_net")
+    return net_class
+
+
+def call_user_fc_net(net_class, inputs):
+    """Assignment 2's layout: ``net_class(hidden_dims, input_dim=D, num_classes=C, reg=reg,
+    dtype=...)`` (dropout and normalization left at their defaults, off), the case's
+    parameters set on ``params`` (W1, b1, ..., WL, bL), then ``loss(X, y)`` on images
+    ``(N, 32, 32, 3)`` with the reg held on the instance.
+    """
+    num_layers = sum(1 for name in inputs if name.startswith("W"))
+    names = tuple(f"{kind}{l}" for l in range(1, num_layers + 1) for kind in ("W", "b"))
+    weights = [inputs[f"W{l}"] for l in range(1, num_layers + 1)]
+    net = net_class([W.shape[1] for W in weights[:-1]], input_dim=weights[0].shape[0],
+                    num_classes=weights[-1].shape[1], reg=inputs["reg"], dtype=weights[0].dtype)
+    net.params = {name: inputs[name] for name in names}
+    X = inputs["X"]
+    images = X.reshape(-1, *IMAGE_SHAPE) if X.shape[1] == np.prod(IMAGE_SHAPE) else X
+    return _read_net_result(net.loss(images, inputs["y"]), names)

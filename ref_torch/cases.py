@@ -25,6 +25,9 @@ CASE_SEED = 231
 AFFINE_OUTPUTS = 50
 # Hidden units of the two-layer net's cases.
 HIDDEN_SIZE = 50
+# Hidden layers of the fully-connected net's cases: three affine layers, so the checked
+# gradient flows through two hidden layers (W1, b1, W2, b2, W3, b3).
+FC_HIDDEN_DIMS = (50, 40)
 # Weight scales and reg values of the linear cases. 1e-4 is the assignment's
 # initial scale (scores near 0, every margin ~1 active); at 1e-3 and 1e-2 the
 # scores spread over tens of units, so active and inactive margins mix. Each
@@ -134,3 +137,38 @@ def net_stability_cases(X, y, hidden_size: int = HIDDEN_SIZE):
     params = _net_params(X.shape[1], hidden_size)
     params["b2"] = params["b2"] + STABILITY_OFFSETS
     return [(f"relu, reg 0, {STABILITY_NAME}", dict(X=X, y=y, reg=0.0, activation="relu", **params))]
+
+
+def fc_net_cases(X, y, hidden_dims=FC_HIDDEN_DIMS):
+    """Seeded parameters of a ReLU net with hidden layers ``hidden_dims``: first-layer
+    weights 1e-3 (pre-activations ~3 on dev rows), deeper layers He-scaled, biases
+    nonzero; at that scale and at 1.2x per layer (scores 1.2^3 = 1.7x larger, a row spread
+    of ~70: still within what a correct shifted -log(p) survives in float32, see
+    ``ref_torch/stability.py``), each at reg 0 and 0.1."""
+    base = _fc_params(X.shape[1], hidden_dims)
+    cases = []
+    for factor in (1.0, 1.2):
+        params = {k: v * factor if k.startswith("W") else v for k, v in base.items()}
+        for reg in (0.0, 0.1):
+            cases.append((f"hidden {list(hidden_dims)}, weights x{factor:g}, reg {reg:g}",
+                          dict(X=X, y=y, reg=reg, **params)))
+    return cases
+
+
+def fc_net_stability_cases(X, y, hidden_dims=FC_HIDDEN_DIMS):
+    """The net whose output bias adds the stability offsets."""
+    params = _fc_params(X.shape[1], hidden_dims)
+    last = f"b{len(hidden_dims) + 1}"
+    params[last] = params[last] + STABILITY_OFFSETS
+    return [(f"hidden {list(hidden_dims)}, reg 0, {STABILITY_NAME}", dict(X=X, y=y, reg=0.0, **params))]
+
+
+def _fc_params(D: int, hidden_dims, C: int = 10) -> dict:
+    rng = np.random.default_rng(CASE_SEED)
+    sizes = [D, *hidden_dims, C]
+    params = {}
+    for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        scale = 1e-3 if l == 1 else np.sqrt(2.0 / fan_in)
+        params[f"W{l}"] = scale * rng.standard_normal((fan_in, fan_out))
+        params[f"b{l}"] = 0.1 * rng.standard_normal(fan_out)
+    return params

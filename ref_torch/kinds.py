@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ref_torch import adapters, cases
+from ref_torch.fc_net import fc_loss, fc_scores
 from ref_torch.layers import ACTIVATIONS, affine_forward
 from ref_torch.layers import softmax_loss as softmax_scores_loss
 from ref_torch.layers import svm_loss as svm_scores_loss
@@ -71,6 +72,10 @@ class LossKind:
     skip: Callable | None = None
 
 
+# The fc_net kind's cases have len(cases.FC_HIDDEN_DIMS) + 1 affine layers.
+_FC_PARAMS = tuple(f"{kind}{l}" for l in range(1, len(cases.FC_HIDDEN_DIMS) + 2) for kind in ("W", "b"))
+
+
 def _layer_loss(torch_forward, arg_names: tuple[str, ...]):
     """The scalar ``sum(forward(inputs) * dout)``: its gradients are what backward returns."""
     return lambda t: (torch_forward(*(t[k] for k in arg_names)) * t["dout"]).sum()
@@ -115,6 +120,13 @@ def _net_scores(inputs) -> np.ndarray:
     return scores_of(t["X"], t["W1"], t["b1"], t["W2"], t["b2"], inputs["activation"]).numpy()
 
 
+def _fc_scores(inputs) -> np.ndarray:
+    t = {k: torch.from_numpy(inputs[k]) for k in _FC_PARAMS}
+    weights = [t[k] for k in _FC_PARAMS if k.startswith("W")]
+    biases = [t[k] for k in _FC_PARAMS if k.startswith("b")]
+    return fc_scores(torch.from_numpy(inputs["X"]), weights, biases, "relu").numpy()
+
+
 _ROWS = (
     _linear_kind("svm", svm_loss, "linear_svm", softmax=False),
     _linear_kind("softmax", softmax_loss, "softmax", softmax=True),
@@ -137,6 +149,16 @@ _ROWS = (
                      "skipped", prepare=adapters.prepare_net,
              reg_params=("W1", "W2"), scores=_net_scores,
              stability_cases=cases.net_stability_cases, skip=adapters.net_skip_reason),
+    LossKind("fc_net", "class FullyConnectedNet(hidden_dims, input_dim, num_classes, reg=, dtype=) "
+             "with .params {W1,b1,...,W3,b3} and .loss(X, y) -> (loss, grads)",
+             cases.fc_net_cases, adapters.call_user_fc_net,
+             lambda t: fc_loss(t["X"], t["y"], {k: t[k] for k in _FC_PARAMS}, "relu", t["reg"]),
+             _FC_PARAMS, "scratch_numpy.fc_net:FullyConnectedNet",
+             accepts="a class FullyConnectedNet in assignment 2's layout (reg on the instance, "
+                     "loss(X, y) on images, dropout and normalization left off), or "
+                     "FullyConnectedNet.loss", prepare=adapters.prepare_fc_net,
+             reg_params=tuple(k for k in _FC_PARAMS if k.startswith("W")), scores=_fc_scores,
+             stability_cases=cases.fc_net_stability_cases),
 )
 KINDS: dict[str, LossKind] = {kind.name: kind for kind in sorted(_ROWS, key=lambda k: k.name)}
 # Kinds the command knows beyond the table (see ref_torch/layer_oracle.py).

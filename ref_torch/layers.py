@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from scratch_numpy.validation import check_real
+
 SVM_DELTA = 1.0  # the SVM margin; the NumPy side's scratch_numpy.linear_svm.SVM_DELTA
 
 
@@ -42,12 +44,13 @@ def softmax_loss(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(scores, y)
 
 
-def svm_loss(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean multiclass hinge loss, margin 1, correct class excluded.
+def svm_loss(scores: torch.Tensor, y: torch.Tensor, delta: float = SVM_DELTA) -> torch.Tensor:
+    """Mean multiclass hinge loss with margin ``delta`` (default 1), correct class excluded.
 
     relu rather than clamp: relu's derivative at a zero margin is 0, as in the
     NumPy indicator 1(margin > 0).
     """
     correct = scores.gather(1, y.reshape(-1, 1))
     others = torch.ones_like(scores).scatter_(1, y.reshape(-1, 1), 0.0)
-    return (torch.relu(scores - correct + SVM_DELTA) * others).sum() / scores.shape[0]
+    delta = check_real(delta, "delta", low=0)  # the same check as the NumPy side's
+    return (torch.relu(scores - correct + delta) * others).sum() / scores.shape[0]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch_numpy.linear_svm import SVM_DELTA
+from scratch_numpy.linear_svm import SVM_DELTA, check_delta
 from scratch_numpy.overflow import finite_result
 from scratch_numpy.validation import check_array, check_labels
 
@@ -95,6 +95,37 @@ def tanh_backward(dout, cache):
     return dout * (1 - cache * cache)
 
 
+# Elements per block of the blocked passes below: a few float32 blocks of this size stay
+# in a 1 MiB L2 cache, so each array is read from memory once per pass, not once per ufunc.
+BLOCK = 1 << 15
+
+
+def add_l2_term(W, dW, reg: float) -> float:
+    """The L2 term of a weight matrix: returns ``reg * sum(W**2)`` and adds its gradient
+    ``2 reg W`` to ``dW`` in place; exactly 0 (and dW untouched) when ``reg == 0``, since
+    ``0 * inf`` would be NaN (see ``scratch_numpy.overflow``).
+
+    W, dW: arrays of one shape (dW C-contiguous, e.g. the output of a matrix product).
+    One blocked pass over W and dW: for the 3072 x 1000 first layer of a network this
+    reads each array once instead of three times and allocates nothing of W's size.
+    """
+    if reg == 0:
+        return 0.0
+    if not dW.flags.c_contiguous or not W.flags.c_contiguous:
+        dW += (2 * reg) * W
+        return reg * float(np.vdot(W.ravel(), W.ravel()))
+    w, g = W.reshape(-1), dW.reshape(-1)
+    scratch = np.empty(min(BLOCK, w.size), dtype=np.result_type(W, dW))
+    total = 0.0
+    for start in range(0, w.size, BLOCK):
+        wb, gb = w[start:start + BLOCK], g[start:start + BLOCK]
+        total += float(np.dot(wb, wb))
+        s = scratch[:len(wb)]
+        np.multiply(wb, 2 * reg, out=s)
+        gb += s
+    return reg * total
+
+
 def _check_scores(scores, y):
     scores = check_array(scores, "scores", 2)
     if not np.issubdtype(scores.dtype, np.floating):
@@ -126,19 +157,20 @@ def softmax_loss(scores, y):
     return finite_result(loss, dscores)
 
 
-def svm_loss(scores, y):
-    """Mean multiclass hinge loss with margin 1.
+def svm_loss(scores, y, delta=SVM_DELTA):
+    """Mean multiclass hinge loss with margin ``delta`` (default 1).
 
-    scores: (N, C); y: (N,) labels in 0..C-1.
-    L = (1/N) sum_i sum_{j != y_i} max(0, s_ij - s_{i,y_i} + 1)
+    scores: (N, C); y: (N,) labels in 0..C-1; delta: the margin, >= 0.
+    L = (1/N) sum_i sum_{j != y_i} max(0, s_ij - s_{i,y_i} + delta)
     dL/ds_ij = (1/N) 1(margin_ij > 0) for j != y_i, and
     dL/ds_{i,y_i} = -(1/N) #{j != y_i : margin_ij > 0}.
     Returns (loss, dscores (N, C)).
     """
     scores, y = _check_scores(scores, y)
+    delta = check_delta(delta)
     n = scores.shape[0]
     rows = np.arange(n)
-    margins = scores - scores[rows, y][:, None] + SVM_DELTA
+    margins = scores - scores[rows, y][:, None] + delta
     margins[rows, y] = 0
     active = margins > 0
     loss = margins[active].sum() / n

@@ -1,7 +1,7 @@
 """Multiclass SVM (hinge) loss with L2 regularization, naive and vectorized.
 
 For scores ``s = x_i W`` of example ``i`` with correct class ``y_i`` and margin
-``delta = 1``:
+``delta`` (1 by default, :data:`SVM_DELTA`):
 
     L_i = sum_{j != y_i} max(0, s_j - s_{y_i} + delta)
     L   = (1/N) sum_i L_i + reg * sum(W**2)
@@ -22,12 +22,17 @@ from __future__ import annotations
 import numpy as np
 
 from scratch_numpy.overflow import check_finite_scores, finite_result, l2_penalty
-from scratch_numpy.validation import check_linear_float_inputs
+from scratch_numpy.validation import check_linear_float_inputs, check_real
 
 SVM_DELTA = 1.0
 
 
-def svm_loss_naive(W, X, y, reg):
+def check_delta(delta) -> float:
+    """The SVM margin: a finite number >= 0."""
+    return check_real(delta, "delta", low=0)
+
+
+def svm_loss_naive(W, X, y, reg, delta=SVM_DELTA):
     """Multiclass SVM loss with explicit loops over examples and classes.
 
     Inputs:
@@ -35,10 +40,12 @@ def svm_loss_naive(W, X, y, reg):
     - X: (N, D) data, one example per row.
     - y: (N,) integer labels in 0..C-1.
     - reg: L2 regularization strength, >= 0.
+    - delta: the margin, >= 0.
 
     Returns (loss, dW): loss a float, dW (D, C) in the dtype of W and X.
     """
     W, X, y, reg = check_linear_float_inputs(W, X, y, reg)
+    delta = check_delta(delta)
     num_train, num_classes = X.shape[0], W.shape[1]
     dW = np.zeros_like(W)
     loss = 0.0
@@ -49,7 +56,7 @@ def svm_loss_naive(W, X, y, reg):
         for j in range(num_classes):
             if j == y[i]:
                 continue
-            margin = scores[j] - correct_class_score + SVM_DELTA
+            margin = scores[j] - correct_class_score + delta
             if margin > 0:
                 loss += margin
                 dW[:, j] += X[i]
@@ -61,18 +68,18 @@ def svm_loss_naive(W, X, y, reg):
     return finite_result(loss, dW)
 
 
-def svm_loss_vectorized(W, X, y, reg):
+def svm_loss_vectorized(W, X, y, reg, delta=SVM_DELTA):
     """Multiclass SVM loss without loops; same inputs and outputs as :func:`svm_loss_naive`."""
-    return svm_loss_core(*check_linear_float_inputs(W, X, y, reg))
+    return svm_loss_core(*check_linear_float_inputs(W, X, y, reg), check_delta(delta))
 
 
-def svm_loss_core(W, X, y, reg):
+def svm_loss_core(W, X, y, reg, delta=SVM_DELTA):
     """:func:`svm_loss_vectorized` without the input checks: the path of a training loop
     whose inputs were checked once (W and X of one float dtype, labels in range)."""
     num_train = X.shape[0]
     rows = np.arange(num_train)
     scores = X @ W
-    margins = scores - scores[rows, y][:, None] + SVM_DELTA
+    margins = scores - scores[rows, y][:, None] + delta
     # The correct class would contribute max(0, delta) = delta to every row.
     margins[rows, y] = 0
     loss = np.maximum(margins, 0).sum() / num_train + l2_penalty(reg, W)

@@ -6,9 +6,11 @@ dev. The functions at the end give each model family its rows:
 
 * :func:`pixel_rows`, :func:`assignment_subset`: raw pixels (kNN);
 * :func:`linear_rows`: mean-subtracted rows with the bias column (SVM, softmax);
-* :func:`network_rows`: mean-subtracted float32 rows (the networks);
+* :func:`network_rows`: mean-subtracted float32 rows (the two-layer net);
+* :func:`standardized_rows`: per-feature standardized float32 rows (the fully-connected nets);
 * :func:`dev_batch`: the dev rows for gradient checks;
-* :func:`random_flips`: the networks' augmentation (mirrored images).
+* :func:`random_flips`: the networks' augmentation (mirrored images);
+* :class:`FormPreprocessor`: the seed notes' forms of preprocessing, side by side.
 
 NumPy only.
 """
@@ -148,6 +150,13 @@ def network_rows(splits: Splits) -> Splits:
     return preprocess_splits(splits, dtype=np.float32)
 
 
+def standardized_rows(splits: Splits) -> Splits:
+    """Rows for the fully-connected nets: float32, ``(x - mean image) / std`` per feature
+    (training statistics), so that every input has unit variance, the premise of the
+    "xavier" and "he" initialisations."""
+    return preprocess_splits(splits, normalize_std=True, dtype=np.float32)
+
+
 def flip_rows_horizontally(X: np.ndarray) -> np.ndarray:
     """Mirror each CIFAR-10 row (32 x 32 x 3, HWC order) left to right; returns a copy."""
     if X.shape[1] != NUM_FEATURES:
@@ -160,3 +169,61 @@ def random_flips(X_batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     flip = rng.random(len(X_batch)) < 0.5
     X_batch[flip] = flip_rows_horizontally(X_batch[flip])
     return X_batch
+
+
+# The forms of preprocessing the seed notes name, as (centre, scale): subtract nothing, one
+# global mean (``X -= np.mean(X)``), one mean per colour channel, or the mean image; then
+# optionally divide by the per-feature std, or map each feature's [min, max] to [-1, 1].
+PREPROCESSING_FORMS = {
+    "none": (None, None),
+    "global mean": ("global", None),
+    "channel mean": ("channel", None),
+    "mean image": ("image", None),
+    "mean image + std": ("image", "std"),
+    "[-1, 1]": ("range", "range"),
+}
+
+
+class FormPreprocessor:
+    """One of :data:`PREPROCESSING_FORMS`, fit on one set of images and applied to any.
+
+    fit(X): X (N, 32, 32, 3) or (N, 3072) -> learns ``shift`` and ``scale`` (scalars
+    or (3072,) float64); transform(X) -> ``(rows - shift) / scale`` as float32 rows.
+    For "[-1, 1]": shift = (max + min) / 2 and scale = (max - min) / 2 per feature.
+    """
+
+    def __init__(self, form: str):
+        if form not in PREPROCESSING_FORMS:
+            raise ValueError(f"unknown form {form!r}; choose one of {', '.join(PREPROCESSING_FORMS)}")
+        self.form = form
+        self.shift = self.scale = None
+
+    def fit(self, X) -> "FormPreprocessor":
+        X = Preprocessor._rows(X)
+        if X.shape[0] == 0:
+            raise ValueError("cannot fit preprocessing statistics on zero images")
+        centre, scale = PREPROCESSING_FORMS[self.form]
+        self.shift, self.scale = 0.0, 1.0
+        if centre == "global":
+            self.shift = float(X.mean(dtype=np.float64))
+        elif centre == "channel":  # HWC rows: feature i belongs to channel i % 3
+            channel_means = X.reshape(X.shape[0], -1, IMAGE_SHAPE[2]).mean(axis=(0, 1), dtype=np.float64)
+            self.shift = np.tile(channel_means, NUM_FEATURES // IMAGE_SHAPE[2])
+        elif centre == "image":
+            stats = Preprocessor().fit(X)
+            self.shift = stats.mean_
+            if scale == "std":
+                self.scale = stats.std_
+        elif centre == "range":
+            low, high = X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64)
+            self.shift = (high + low) / 2
+            self.scale = np.where(high > low, (high - low) / 2, 1.0)  # constant feature: unscaled
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        if self.shift is None:
+            raise ValueError("FormPreprocessor.transform called before fit")
+        rows = Preprocessor._rows(X).astype(np.float64)
+        rows -= self.shift
+        rows /= self.scale
+        return rows.astype(np.float32)

@@ -20,6 +20,7 @@ import numpy as np
 from scratch_numpy.checkpoints import load_arrays, save_arrays
 from scratch_numpy.layers import (
     affine_backward,
+    add_l2_term,
     affine_forward,
     relu_backward,
     relu_forward,
@@ -29,7 +30,7 @@ from scratch_numpy.layers import (
     tanh_backward,
     tanh_forward,
 )
-from scratch_numpy.overflow import NonFiniteResultError, finite_result, l2_penalty
+from scratch_numpy.overflow import NonFiniteResultError, finite_result
 from scratch_numpy.preprocessing import flip_rows_horizontally, random_flips
 from scratch_numpy.solver import Solver
 from scratch_numpy.validation import (check_array, check_float_dtype, check_int, check_labels,
@@ -148,16 +149,16 @@ class TwoLayerNet:
         if not np.isfinite(scores).all():
             raise NonFiniteResultError("the scores are not finite (NaN or infinite): the "
                                        "parameters are too large, e.g. after too high a learning rate")
-        data_loss, dscores = softmax_loss(scores, y)
-        loss = data_loss + l2_penalty(reg, p["W1"], p["W2"])
+        loss, dscores = softmax_loss(scores, y)
 
         dh, dW2, db2 = affine_backward(dscores, cache2)
         dz = ACTIVATIONS[self.activation][1](dh, cache_act)
         # dX is never used, so the first layer's weight gradients are formed
         # directly instead of through affine_backward: it saves a third of the work.
         dW1, db1 = X.T @ dz, dz.sum(axis=0)
-        grads = {"W1": dW1 + 2 * reg * p["W1"], "b1": db1, "W2": dW2 + 2 * reg * p["W2"], "b2": db2}
-        return finite_result(loss, grads)
+        # The L2 terms: reg * |W|^2 added to the loss, 2 reg W to the gradients in place.
+        loss += add_l2_term(p["W1"], dW1, reg) + add_l2_term(p["W2"], dW2, reg)
+        return finite_result(loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2})
 
     def predict(self, X, batch_size: int = 5000) -> np.ndarray:
         """Predicted labels (N,) = argmax of the scores, in row chunks to bound memory."""

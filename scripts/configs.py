@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ref_torch.fc_net import FullyConnectedNet as TorchFCNet
+from ref_torch.fc_net import train_fc_net
 from ref_torch.linear_classifier import TorchLinearSVM, TorchSoftmax
 from ref_torch.two_layer_net import TwoLayerNet as TorchNet
 from ref_torch.two_layer_net import train_net
 from scratch_numpy.data import NUM_CLASSES, NUM_FEATURES, Splits
+from scratch_numpy.fc_net import FullyConnectedNet
 from scratch_numpy.linear_classifier import LinearSVM, Softmax
 from scratch_numpy.training import TrainingDivergedError
 from scratch_numpy.two_layer_net import TwoLayerNet
@@ -100,3 +103,69 @@ def train_net_config(rows: Splits, config: NetConfig, backend: str = "numpy", de
         print(f"  {exc}")
         history = exc.history
     return net, history
+
+
+# ---- fully-connected network of any depth ------------------------------------------------
+
+@dataclass(frozen=True)
+class FCConfig:
+    """How a FullyConnectedNet is built and trained (on ``standardized_rows``)."""
+
+    hidden_dims: tuple[int, ...]
+    learning_rate: float
+    learning_rate_decay: float
+    reg: float
+    epochs: float
+    momentum: float = 0.9
+    batch_size: int = 200
+    weight_scale: float | str = "he"
+    augment_flip: bool = True
+    activation: str = "relu"
+
+
+def train_fc_config(rows: Splits, config: FCConfig, backend: str = "numpy", device: str = "cpu",
+                    seed: int = 0, progress: bool = True, num_train: int | None = None,
+                    stop_at_val_acc: float | None = None, data_seed: int | None = None,
+                    epoch_metrics=None, verbose: bool = False):
+    """Train ``config`` on ``rows`` (see ``standardized_rows``); returns (net, history).
+
+    ``net`` is a NumPy FullyConnectedNet either way (a torch run's parameters are
+    exported losslessly); both backends start from the NumPy initialisation of
+    ``seed``. ``data_seed`` (default ``seed``) draws the minibatches and flips, so
+    runs can differ in their initialisation only. ``epoch_metrics(net) -> dict``
+    (numpy backend) is recorded every epoch. A diverged run prints why and returns
+    what it recorded.
+    """
+    X, y = rows.X_train[:num_train], rows.y_train[:num_train]
+    num_iters = max(int(round(config.epochs * len(y) / config.batch_size)), 1)
+    kwargs = dict(learning_rate=config.learning_rate, learning_rate_decay=config.learning_rate_decay,
+                  num_iters=num_iters, batch_size=config.batch_size, momentum=config.momentum,
+                  seed=seed if data_seed is None else data_seed, augment_flip=config.augment_flip,
+                  progress=progress, stop_at_val_acc=stop_at_val_acc, verbose=verbose)
+    net = FullyConnectedNet(list(config.hidden_dims), X.shape[1], NUM_CLASSES, reg=config.reg,
+                            weight_scale=config.weight_scale, dtype=np.float32, seed=seed,
+                            activation=config.activation)
+    try:
+        if backend == "numpy":
+            metrics = (lambda: epoch_metrics(net)) if epoch_metrics else None
+            history = net.train(X, y, rows.X_val, rows.y_val, epoch_metrics=metrics, **kwargs)
+        else:
+            tnet = TorchFCNet.from_numpy_params(net.params, config.activation, config.reg,
+                                                device=device)
+            try:
+                history = train_fc_net(tnet, X, y, rows.X_val, rows.y_val, **kwargs)
+            finally:
+                net = FullyConnectedNet.from_params(tnet.numpy_params(), config.activation,
+                                                    config.reg)
+    except TrainingDivergedError as exc:
+        print(f"  {exc}")
+        history = exc.history
+    return net, history
+
+
+# Chosen by ``fc_net search`` on the validation split (docs/fc_net.md).
+FC_CHOSEN = FCConfig(hidden_dims=(1000, 1000, 1000), learning_rate=1e-2, learning_rate_decay=0.9,
+                     reg=1e-3, epochs=30)
+# The smoke-test size of the main job's quick mode.
+FC_QUICK = FCConfig(hidden_dims=(50, 50), learning_rate=1e-2, learning_rate_decay=0.9, reg=1e-4,
+                    epochs=2, augment_flip=False)

@@ -67,6 +67,13 @@ def steps(out: Path, quick: bool) -> list[Step]:
         Step("two_layer_bench", python("-m", "scripts.bench_two_layer_net", "--repeats",
                                        "2" if quick else "3", *(["--skip-time-to-50"] if quick else [])),
              600, "one epoch: numpy cpu, torch cpu, torch cuda"),
+        Step("fc_net_train_cuda", python("-m", "scripts.fc_net", "train", "--backend", "torch",
+                                         "--device", "cuda", "--epochs", "2" if quick else "30",
+                                         "--out", str(out / "fc_net_cuda")), 600,
+             "the chosen fully-connected net, torch on cuda"),
+        Step("fc_net_bench", python("-m", "scripts.bench_fc_net", "--repeats", "2" if quick else "3",
+                                    "--skip-two-layer"), 600,
+             "one epoch of the fully-connected net: numpy cpu, torch cpu, torch cuda"),
         Step("knn_cuda", python("-m", "scripts.bench_knn_cuda", *(["--l1-num-test", "200"] if quick else [])),
              600, "full-scale 1-NN on cuda vs the float64 CPU reference"),
     ]

@@ -25,6 +25,11 @@ SECTIONS = [
     "scripts.linear_classifiers",
     "scripts.optimization_strategies",
     "scripts.two_layer_net",
+    "scripts.fc_net",
+    "scripts.exp_network_size",
+    "scripts.exp_zero_centred",
+    "scripts.exp_initialisation",
+    "scripts.exp_preprocessing",
 ]
 
 
