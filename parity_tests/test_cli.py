@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pytest
 
 from scripts import knn, linear_classifiers, optimization_strategies, reproduce, two_layer_net
-from scripts.cli import UsageError, atomic_output, output_file
+from scripts.cli import (UsageError, atomic_output, non_negative_float, non_negative_int,
+                         output_file)
 
 
 @pytest.fixture
@@ -33,6 +36,21 @@ def test_nonsense_numbers_are_refused_by_argparse(no_data, capsys, main, argv, m
         main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("parse, text, value", [
+    (non_negative_int, "0", 0), (non_negative_int, "3", 3),
+    (non_negative_float, "0", 0.0), (non_negative_float, "0.5", 0.5)])
+def test_non_negative_numbers_take_zero(parse, text, value):
+    assert parse(text) == value
+
+
+@pytest.mark.parametrize("parse, text", [
+    (non_negative_int, "-1"), (non_negative_int, "1.5"), (non_negative_int, "x"),
+    (non_negative_float, "-0.1"), (non_negative_float, "nan"), (non_negative_float, "inf")])
+def test_negative_or_non_numbers_are_refused(parse, text):
+    with pytest.raises(argparse.ArgumentTypeError, match=">= 0"):
+        parse(text)
 
 
 def test_output_paths_are_checked_before_any_work(no_data, tmp_path, capsys):

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
     (["svm", "--space", "lr=1"], "unknown hyperparameter 'lr'"),
     (["svm", "--scheduler", "asha"], "svm reports once, at the end of training"),
     (["svm", "--gpus-per-trial", "0.5"], "the numpy backend trains on CPU"),
+    (["two_layer_net", "--reduction-factor", "1"], "ASHA needs 2 or more"),
     (["two_layer_net", "--space-file", "nowhere.toml"], "cannot read the space file"),
     (["--resume", "nowhere"], "nowhere is not a sweep folder"),
 ])

@@ -6,7 +6,8 @@ impossible option) is printed as ``error: ...`` and becomes exit status 2,
 never a traceback.
 
 Numbers on the command line are checked by argparse (:func:`positive_int`,
-:func:`positive_float`), so a nonsense size is refused before any work.
+:func:`positive_float`, :func:`non_negative_int`, :func:`non_negative_float`), so a
+nonsense size is refused before any work.
 Outputs are checked before any work too (:func:`output_folder`,
 :func:`output_file`) and written atomically (:func:`atomic_output`): a long run
 is never lost to a bad path at the end, and an interrupted write never leaves
@@ -81,6 +82,28 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
     return value
 
 

@@ -35,39 +35,19 @@ import time
 from pathlib import Path
 
 from scratch_numpy.data import split_cifar10
-from scratch_numpy.validation import check_int, check_real
 from scripts import sweep_space
-from scripts.cli import UsageError, add_cifar10_argument, command, load_data
+from scripts.cli import (UsageError, add_cifar10_argument, command, load_data, non_negative_float,
+                         non_negative_int, positive_float, positive_int)
 from scripts.sweep_models import BACKENDS, MODELS, accuracy, max_epochs, sweep_rows
 from scripts.sweep_results import (STATUS_ORDER, best_row, best_summary, format_top,
                                    format_value, interrupted, progress_callback, sort_rows,
-                                   started, trial_id, trial_row, write_atomic, write_results)
+                                   started, trial_id, trial_row, write_text_atomic, write_results)
 
 SETTINGS_FILE = "sweep.json"
 # What defines a sweep: fixed when it starts, read back by --resume.
 DEFINING = ("model", "backend", "space", "space_file", "num_samples", "cpus_per_trial",
             "gpus_per_trial", "max_failures", "scheduler", "grace_epochs", "reduction_factor",
             "time_budget_s", "num_train", "num_val", "seed", "name")
-
-
-def _arg(convert, check, kind: str):
-    """An argparse ``type``: ``convert`` the text, then ``check`` it (a validation helper)."""
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
-        try:
-            return check(value)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    return parse
-
-
-positive_int = _arg(int, lambda v: check_int(v, "value"), "an integer")
-non_negative_int = _arg(int, lambda v: check_int(v, "value", minimum=0), "an integer")
-positive_real = _arg(float, lambda v: check_real(v, "value", low=0, low_open=True), "a number")
-non_negative_real = _arg(float, lambda v: check_real(v, "value", low=0), "a number")
 
 
 def parse_args(argv):
@@ -86,12 +66,12 @@ def parse_args(argv):
     parser.add_argument("--reduction-factor", type=positive_int,
                         help="ASHA: keep 1 in this many (3)")
     parser.add_argument("--cpus-per-trial", type=positive_int, help="CPUs (threads) per trial (1)")
-    parser.add_argument("--gpus-per-trial", type=non_negative_real,
+    parser.add_argument("--gpus-per-trial", type=non_negative_float,
                         help="GPUs per trial, fractions allowed (torch backend; default: 1 where "
                              "the cluster has a GPU, else 0)")
     parser.add_argument("--max-failures", type=non_negative_int,
                         help="retries of a trial whose worker dies (2)")
-    parser.add_argument("--time-budget-s", type=positive_real, help="stop all trials after this")
+    parser.add_argument("--time-budget-s", type=positive_float, help="stop all trials after this")
     parser.add_argument("--num-train", type=positive_int, help="first N training images only")
     parser.add_argument("--num-val", type=positive_int, help="first N validation images only")
     parser.add_argument("--seed", type=non_negative_int, help="initialisation and batches (0)")
@@ -118,6 +98,8 @@ def new_settings(args) -> dict:
     else:
         space = dict(model.default_space)
     scheduler = args.scheduler or ("asha" if model.per_epoch else "fifo")
+    if args.reduction_factor == 1:
+        raise UsageError("--reduction-factor 1 would keep every trial; ASHA needs 2 or more")
     if scheduler == "asha" and not model.per_epoch:
         raise UsageError(f"{args.model} reports once, at the end of training: ASHA needs "
                          "per-epoch reports; use --scheduler fifo")
@@ -266,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         start_ray(ray, args, settings)
         if not args.resume:
-            write_atomic(folder / SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
+            write_text_atomic(folder / SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
         # Once into the object store; every trial and the retraining read it from there,
         # and the driver keeps no copy of the training rows.
         data_ref = ray.put(trial_data)
@@ -300,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         final = ray.get(remote.remote(data_ref, settings, best["config"]))
         val = accuracy(final, X_val, y_val)
         test = accuracy(final, X_test, y_test)
-        write_atomic(folder / "best.json",
+        write_text_atomic(folder / "best.json",
                      json.dumps(best_summary(best, val, test), indent=1) + "\n")
         print(f"best: {json.dumps(best['config'])}\n  val {val:.3f} (in the sweep "
               f"{best['val_acc']:.3f}), test {test:.3f} on {len(y_test)} images")

@@ -13,7 +13,7 @@ configuration. Status is one of
 
 Rows are sorted by status (done and stopped first), then by validation accuracy,
 best first. Trials that never started (the time budget ran out first) have no row.
-Outputs are written atomically (a temporary file renamed into place).
+Outputs are written atomically (``scripts.cli.atomic_output``).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import csv
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from scratch_numpy.progress import progress
+from scripts.cli import atomic_output
 from scripts.sweep_models import SweepModel, full_config
 
 STATUS_ORDER = ("done", "stopped", "diverged", "failed", "unfinished")
@@ -81,14 +81,9 @@ def best_row(rows: list[dict]) -> dict | None:
     return next((r for r in rows if r["status"] in ("done", "stopped")), None)
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    with tempfile.NamedTemporaryFile(mode, dir=path.parent, delete=False,
-                                     prefix=f".{path.name}.") as tmp:
-        tmp.write(data)
-    os.replace(tmp.name, path)
+def write_text_atomic(path: Path, text: str) -> None:
+    with atomic_output(path) as temporary:
+        temporary.write_text(text)
 
 
 def varying_keys(rows: list[dict]) -> list[str]:
@@ -170,11 +165,11 @@ def heatmap_png(rows: list[dict], title: str) -> bytes:
 
 def write_results(folder: Path, rows: list[dict], title: str) -> list[Path]:
     """trials.csv, trials.json and heatmap.png in ``folder``; returns their paths."""
-    outputs = {"trials.csv": table_csv(rows), "trials.json": table_json(rows),
-               "heatmap.png": heatmap_png(rows, title)}
-    for name, data in outputs.items():
-        write_atomic(folder / name, data)
-    return [folder / name for name in outputs]
+    write_text_atomic(folder / "trials.csv", table_csv(rows))
+    write_text_atomic(folder / "trials.json", table_json(rows))
+    with atomic_output(folder / "heatmap.png") as temporary:
+        temporary.write_bytes(heatmap_png(rows, title))
+    return [folder / name for name in ("trials.csv", "trials.json", "heatmap.png")]
 
 
 def progress_callback(describe):
@@ -189,11 +184,9 @@ def progress_callback(describe):
             # Counted from the trials' states, so a resumed sweep counts its earlier trials.
             finished = sum(t.status in ("TERMINATED", "ERROR") or t is trial for t in trials)
             text = f"[{finished}/{len(trials)}] {trial.trial_id} {what}: {describe(trial.config)}"
-            if self.bar is None and sys.stdout.isatty():
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=len(trials), initial=finished - 1, desc="trials",
-                                unit="trial")
+            if self.bar is None and sys.stderr.isatty():  # a log gets the lines only
+                self.bar = progress(None, "trials", total=len(trials), unit="trial")
+                self.bar.update(finished - 1)
             if self.bar is not None:
                 self.bar.update(1)
                 self.bar.write(text)
