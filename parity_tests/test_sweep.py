@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
     (["svm", "--scheduler", "asha"], "svm reports once, at the end of training"),
     (["svm", "--gpus-per-trial", "0.5"], "the numpy backend trains on CPU"),
     (["two_layer_net", "--reduction-factor", "1"], "ASHA needs 2 or more"),
+    (["svm", "--name", "a/b"], "must be a folder name, not a path"),
     (["two_layer_net", "--space-file", "nowhere.toml"], "cannot read the space file"),
     (["--resume", "nowhere"], "nowhere is not a sweep folder"),
 ])

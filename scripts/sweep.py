@@ -104,6 +104,8 @@ def new_settings(args) -> dict:
         raise UsageError(f"{args.model} reports once, at the end of training: ASHA needs "
                          "per-epoch reports; use --scheduler fifo")
     backend = args.backend or "numpy"
+    if args.name is not None and (Path(args.name).name != args.name or args.name in ("", ".", "..")):
+        raise UsageError(f"--name {args.name!r} must be a folder name, not a path (see --out)")
     if args.gpus_per_trial and backend == "numpy":
         raise UsageError("the numpy backend trains on CPU: --gpus-per-trial needs --backend torch")
     return {"model": args.model, "backend": backend,
