@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         start_ray(ray, args, settings)
         if not args.resume:
+            folder.mkdir(parents=True)
             write_text_atomic(folder / SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
         # Once into the object store; every trial and the retraining read it from there,
         # and the driver keeps no copy of the training rows.
