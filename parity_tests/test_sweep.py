@@ -226,7 +226,9 @@ def free_port() -> int:
 @pytest.mark.parametrize("client", [False, pytest.param(True, marks=pytest.mark.slow)],
                          ids=["gcs-address", "ray-client"])
 def test_the_address_flag_runs_trials_on_every_node_of_a_cluster(ray_tune, tmp_path, client):
-    """Two nodes of one CPU each on loopback; 4 trials of one CPU must use both. The
+    """Two nodes of one CPU each on loopback; 4 trials of one CPU must use both. Each trial
+    trains for seconds, so the second node's worker is up (it unpacks the project's packages
+    first) before the first node's, reused from trial to trial, could run them all. The
     ``ray://`` variant connects through Ray Client instead of the cluster's address."""
     from ray.cluster_utils import Cluster
 
@@ -237,9 +239,9 @@ def test_the_address_flag_runs_trials_on_every_node_of_a_cluster(ray_tune, tmp_p
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         address = f"ray://127.0.0.1:{port}" if client else cluster.address
-        done = run_sweep("softmax", "--address", address, "--num-train", "2000",
+        done = run_sweep("svm", "--address", address, "--num-train", "6000",
                          "--num-val", "500", "--space", "learning_rate=grid:1e-7,1e-6",
-                         "reg=grid:1e2,1e3", "num_iters=200", "batch_size=100",
+                         "reg=grid:1e2,1e3", "num_iters=1500", "batch_size=500",
                          "--out", str(tmp_path), "--name", "cluster")
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"cluster {address}, 2 CPUs, 0 GPUs, 2 node(s)" in done.stdout
