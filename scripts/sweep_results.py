@@ -11,8 +11,8 @@ configuration. Status is one of
 * ``failed``: it raised, or its worker died, more often than ``max_failures`` allows;
 * ``unfinished``: it was still running when the sweep's time budget ran out.
 
-Rows are sorted by status (done and stopped first), then by validation accuracy,
-best first. Trials that never started (the time budget ran out first) have no row.
+Rows are sorted by status (done and stopped together first, then diverged, failed,
+unfinished), then by validation accuracy, best first. Trials that never started (the time budget ran out first) have no row.
 Outputs are written atomically (``scripts.cli.atomic_output``).
 """
 
@@ -71,7 +71,8 @@ def trial_row(model: SweepModel, result, num_train: int, retries: int) -> dict:
 def sort_rows(rows: list[dict]) -> list[dict]:
     def key(row):
         val = row["val_acc"]
-        return row["status"] not in ("done", "stopped"), -(val if not math.isnan(val) else -1.0)
+        group = 0 if row["status"] in ("done", "stopped") else STATUS_ORDER.index(row["status"])
+        return group, -(val if not math.isnan(val) else -1.0)
 
     return [{"rank": rank, **row} for rank, row in enumerate(sorted(rows, key=key), 1)]
 
