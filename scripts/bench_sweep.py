@@ -1,6 +1,6 @@
 """Benchmark: the same 16 trials through ``scripts.sweep`` (Ray Tune) and through a plain loop.
 
-    python -m scripts.bench_sweep [--model svm] [--num-iters 1000] [--out reports/bench_sweep]
+    python -m scripts.bench_sweep [--model svm] [--num-iters 1000] [--only loop1 sweep1]
 
 16 trials: a 4 x 4 grid of learning rate x reg for a linear classifier on the full
 training split (49,000 rows, float32, 600 MB), ``--num-iters`` SGD steps of batch 500
@@ -37,9 +37,12 @@ import threading
 import time
 from pathlib import Path
 
-from scripts.cli import add_cifar10_argument, command
+from scripts.cli import UsageError, add_cifar10_argument, command
 
 LEARNING_RATES = (1e-7, 3e-7, 1e-6, 3e-6)
+WAYS = {"loop1": "loop, 1 thread", "loop2": "loop, 2 threads",
+        "sweep1": "sweep, 1 CPU (1 trial at a time)",
+        "sweep2": "sweep, 2 CPUs (2 trials at a time)"}
 REGS = (1e2, 3e2, 1e3, 1e4)
 
 
@@ -161,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-iters", type=int, default=1000, help="SGD steps per trial")
     parser.add_argument("--out", type=Path, default=None,
                         help="sweep folders (default: a temporary folder)")
+    parser.add_argument("--only", nargs="+", choices=list(WAYS), default=list(WAYS),
+                        help="run these ways only (the ratios need loop1)")
     parser.add_argument("--run-loop", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     add_cifar10_argument(parser)
@@ -179,13 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     ways = {  # label -> (command, the sweep's folder name or None for a loop)
-        "loop, 1 thread": (loop + ["--threads", "1"], None),
-        "loop, 2 threads": (loop + ["--threads", "2"], None),
-        "sweep, 1 CPU (1 trial at a time)": (sweep_argv(args, 1, out, f"cpu1-{stamp}"),
-                                             f"cpu1-{stamp}"),
-        "sweep, 2 CPUs (2 trials at a time)": (sweep_argv(args, 2, out, f"cpu2-{stamp}"),
-                                               f"cpu2-{stamp}"),
+        WAYS["loop1"]: (loop + ["--threads", "1"], None),
+        WAYS["loop2"]: (loop + ["--threads", "2"], None),
+        WAYS["sweep1"]: (sweep_argv(args, 1, out, f"cpu1-{stamp}"), f"cpu1-{stamp}"),
+        WAYS["sweep2"]: (sweep_argv(args, 2, out, f"cpu2-{stamp}"), f"cpu2-{stamp}"),
     }
+    ways = {label: way for label, way in ways.items()
+            if label in {WAYS[name] for name in args.only}}
+    if WAYS["loop1"] not in ways:
+        raise UsageError("the ratios are against the 1-thread loop: keep loop1 in --only")
     results, accuracies = {}, {}
     for label, (command_argv, sweep_name) in ways.items():
         print(f"running: {label}", flush=True)
@@ -198,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                       for r in json.loads((out / sweep_name / "trials.json").read_text())]
         accuracies[label] = {(t["learning_rate"], t["reg"]): t["val_acc"] for t in trials}
 
-    reference = accuracies["loop, 1 thread"]
-    base = results["loop, 1 thread"]["seconds"]
+    reference = accuracies[WAYS["loop1"]]
+    base = results[WAYS["loop1"]]["seconds"]
     print(f"\n| way | wall seconds | / loop 1 thread | peak PSS, all processes (MiB) "
           f"| peak USS of one Ray worker (MiB) | val accuracies = loop's |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -208,11 +215,14 @@ def main(argv: list[str] | None = None) -> int:
         worker = f"{r['worker_uss_mib']:.0f}" if label.startswith("sweep") else "-"
         print(f"| {label} | {r['seconds']:.1f} | {r['seconds'] / base:.2f} | {r['pss_mib']:.0f} "
               f"| {worker} | {'yes' if same < 1e-9 else f'no (max diff {same:.3f})'} |")
-    overhead = results["sweep, 1 CPU (1 trial at a time)"]["seconds"] / base
-    parallel = results["sweep, 2 CPUs (2 trials at a time)"]["seconds"]
-    print(f"\nRay's overhead (sweep 1 CPU / loop 1 thread): {overhead:.2f} (target <= 1.15)")
-    print(f"parallel trials: sweep 2 CPUs is {base / parallel:.2f}x the 1-thread loop's speed, "
-          f"{results['loop, 2 threads']['seconds'] / parallel:.2f}x the 2-thread loop's")
+    if WAYS["sweep1"] in results:
+        overhead = results[WAYS["sweep1"]]["seconds"] / base
+        print(f"\nRay's overhead (sweep 1 CPU / loop 1 thread): {overhead:.2f} (target <= 1.15)")
+    if WAYS["sweep2"] in results:
+        parallel = results[WAYS["sweep2"]]["seconds"]
+        print(f"parallel trials: sweep 2 CPUs is {base / parallel:.2f}x the 1-thread loop's speed"
+              + (f", {results[WAYS['loop2']]['seconds'] / parallel:.2f}x the 2-thread loop's"
+                 if WAYS["loop2"] in results else ""))
     print(f"training rows: {49_000 * 3073 * 4 / 2**20:.0f} MiB (float32); a process with a trial's "
           f"imports and no data: {imports_uss_mib():.0f} MiB private; sweep folders in {out}")
     return 0
