@@ -4,6 +4,7 @@ the command's own handler), never with a traceback."""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import pickle
@@ -16,7 +17,7 @@ import torch
 from scratch_numpy.checkpoints import atomic_output
 from scratch_numpy.data import META_FILE, TEST_FILE, TRAIN_FILES
 from scripts import knn, linear_classifiers, optimization_strategies, reproduce, two_layer_net
-from scripts.cli import UsageError, output_file
+from scripts.cli import UsageError, non_negative_float, non_negative_int, output_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,6 +46,21 @@ def test_nonsense_numbers_are_refused_by_argparse(no_data, capsys, main, argv, m
         main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("parse, text, value", [
+    (non_negative_int, "0", 0), (non_negative_int, "3", 3),
+    (non_negative_float, "0", 0.0), (non_negative_float, "0.5", 0.5)])
+def test_non_negative_numbers_take_zero(parse, text, value):
+    assert parse(text) == value
+
+
+@pytest.mark.parametrize("parse, text", [
+    (non_negative_int, "-1"), (non_negative_int, "1.5"), (non_negative_int, "x"),
+    (non_negative_float, "-0.1"), (non_negative_float, "nan"), (non_negative_float, "inf")])
+def test_negative_or_non_numbers_are_refused(parse, text):
+    with pytest.raises(argparse.ArgumentTypeError, match=">= 0"):
+        parse(text)
 
 
 def test_output_paths_are_checked_before_any_work(no_data, tmp_path, capsys):

@@ -74,6 +74,21 @@ def test_shapes_sampling_wrt_and_a_torch_lambda():
     assert report.passed and [d.name for d in report.cases[0].grads] == ["dw"]
 
 
+def test_a_target_in_the_callers_own_package_leaves_its_modules_alone():
+    """Checking this project's own file in-process must not re-import ``scratch_numpy``: the
+    caller's classes (an exception type, say) would stop matching the re-imported ones."""
+    import sys
+
+    import scratch_numpy.layers
+    import scratch_numpy.training
+
+    before = dict(sys.modules)
+    relu = load_target("scratch_numpy/layers.py:relu_forward")
+    assert relu is scratch_numpy.layers.relu_forward
+    assert sys.modules["scratch_numpy.training"] is before["scratch_numpy.training"]
+    assert sys.modules["scratch_numpy"] is before["scratch_numpy"]
+
+
 def test_layer_usage_errors():
     conv = layer("conv_forward_naive")
     with pytest.raises(TargetError, match="give the layer's inputs"):

@@ -6,6 +6,12 @@ here), predicts class 0 for every row (argmax of NaN). Scored, that can beat the
 is 0, so the broken net would score 1.0) and be kept as "best". Both solvers
 must instead stop with TrainingDivergedError, keep the best finite epoch and
 name the last finite one.
+
+The per-epoch hook ``on_epoch(history) -> bool`` (how a sweep reports and is stopped)
+is called after every epoch record but epoch 0's, stops training on a true return,
+needs validation data, and reaches the two-layer trainers and
+``scripts.configs.train_net_config``; a linear softmax on synthetic rows keeps those
+tests free of CIFAR-10.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import pytest
 import torch
 
 from ref_torch import two_layer_net as torch_net
+from ref_torch.softmax import softmax_loss
 from ref_torch.solver import Solver as TorchSolver
+from scratch_numpy.softmax import softmax_loss_core
 from scratch_numpy.solver import Solver
 from scratch_numpy.training import TrainingDivergedError
 from scratch_numpy.two_layer_net import TwoLayerNet
@@ -128,3 +136,109 @@ def test_solver_refuses_what_it_cannot_do(make):
         make({}, loss, X, y, batches="shuffled", check_every_step=True)
     with pytest.raises(ValueError, match="learning_rate"):
         make({}, loss, X, y, learning_rate=0.0, check_every_step=True)
+
+
+# ---- the on_epoch hook --------------------------------------------------------------------
+
+N, D, C, BATCH = 120, 8, 3, 20  # 6 steps per epoch
+
+
+def synthetic(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N + 40, D))
+    y = (X[:, :C].argmax(axis=1)).astype(np.int64)  # learnable: the largest of 3 features
+    return X[:N], y[:N], X[N:], y[N:]
+
+
+def numpy_solver(num_iters, **kwargs):
+    X, y, X_val, y_val = synthetic()
+    params = {"W": 1e-3 * np.random.default_rng(1).standard_normal((D, C))}
+
+    def loss_fn(X_batch, y_batch):
+        loss, dW = softmax_loss_core(params["W"], X_batch, y_batch, 0.0)
+        return loss, {"W": dW}
+
+    return Solver(params, loss_fn, X, y, X_val, y_val,
+                  predict_fn=lambda X: (X @ params["W"]).argmax(axis=1), learning_rate=0.5,
+                  batch_size=BATCH, num_iters=num_iters, rng=np.random.default_rng(0), **kwargs)
+
+
+def torch_solver(num_iters, **kwargs):
+    X, y, X_val, y_val = (torch.from_numpy(a) for a in synthetic())
+    params = {"W": 1e-3 * torch.from_numpy(np.random.default_rng(1).standard_normal((D, C)))}
+    return TorchSolver(params,
+                       lambda X_batch, y_batch: softmax_loss(params["W"], X_batch, y_batch, 0.0),
+                       X, y, X_val, y_val, predict_fn=lambda X: (X @ params["W"]).argmax(dim=1),
+                       learning_rate=0.5, batch_size=BATCH, num_iters=num_iters,
+                       generator=torch.Generator().manual_seed(0), **kwargs)
+
+
+SOLVERS = {"numpy": numpy_solver, "torch": torch_solver}
+
+
+@pytest.mark.parametrize("side", SOLVERS)
+def test_on_epoch_sees_every_epoch_record_but_epoch_0(side):
+    seen = []
+    history = SOLVERS[side](4 * N // BATCH + 2, on_epoch=lambda h: seen.append(
+        (h["epochs"][-1], h["val_acc_history"][-1], len(h["loss_history"])))).train()
+    # 4 whole epochs, then the record after the last (partial) step.
+    assert [epoch for epoch, _, _ in seen] == pytest.approx([1, 2, 3, 4, 4 + 2 / 6])
+    assert [acc for _, acc, _ in seen] == history["val_acc_history"][1:]
+    assert [steps for _, _, steps in seen] == [6, 12, 18, 24, 26]
+
+
+@pytest.mark.parametrize("side", SOLVERS)
+def test_a_true_return_stops_training_and_keeps_the_best_parameters(side):
+    solver = SOLVERS[side](60, on_epoch=lambda h: h["epochs"][-1] >= 2)
+    history = solver.train()
+    assert history["epochs"] == [0.0, 1.0, 2.0]
+    assert len(history["loss_history"]) == 12
+    assert history["best_val_acc"] > 0.5  # it learned something in 2 epochs
+    W, best = (torch.as_tensor(w).detach() for w in (solver.params["W"], solver.best_params["W"]))
+    assert torch.equal(W, best)
+
+
+@pytest.mark.parametrize("side", SOLVERS)
+def test_an_error_raised_in_on_epoch_reaches_the_caller(side):
+    class Stop(Exception):
+        pass
+
+    def stop(history):
+        raise Stop
+
+    with pytest.raises(Stop):
+        SOLVERS[side](60, on_epoch=stop).train()
+
+
+@pytest.mark.parametrize("side", SOLVERS)
+def test_on_epoch_without_validation_data_is_refused(side):
+    solver = SOLVERS[side](6)
+    with pytest.raises(ValueError, match="on_epoch needs validation data"):
+        type(solver)(solver.params, solver.loss_fn, solver.X, solver.y, check_every_step=True,
+                     on_epoch=lambda h: False)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_train_net_config_passes_on_epoch_and_can_raise_divergence(dev_batch):
+    """Both backends of the command layer report each epoch; a diverging run is returned
+    (default) or raised (``catch_divergence=False``, how a sweep records it)."""
+    from dataclasses import replace
+
+    from scratch_numpy.data import Splits
+    from scripts.configs import NET_QUICK, train_net_config
+
+    X, y = dev_batch
+    X = X.astype(np.float32)
+    rows = Splits(X[:400], y[:400], X[400:], y[400:], X[:0], y[:0], X[:0], y[:0])
+    config = replace(NET_QUICK, hidden_size=10, batch_size=100, epochs=3)
+    for backend in ("numpy", "torch"):
+        epochs = []
+        _, history = train_net_config(rows, config, backend=backend, progress=False,
+                                      on_epoch=lambda h: epochs.append(h["epochs"][-1]))
+        assert epochs == [1.0, 2.0, 3.0] == history["epochs"][1:]
+
+    exploding = replace(config, learning_rate=1e3)
+    _, history = train_net_config(rows, exploding, progress=False)
+    assert len(history["loss_history"]) < 12
+    with pytest.raises(TrainingDivergedError):
+        train_net_config(rows, exploding, progress=False, catch_divergence=False)

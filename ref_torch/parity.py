@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ref_torch.devices import available_devices, resolve_device, to_tensor
+from ref_torch.devices import resolve_device, to_tensor
 from ref_torch.tolerances import parity_rtol
 
 

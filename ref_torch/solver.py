@@ -52,6 +52,7 @@ class Solver:
                  batch_size=200, num_iters=100, batches="epoch", generator=None,
                  augment: Callable | None = None, monitor_size=1000,
                  epoch_metrics: Callable[[], dict] | None = None, stop_at_val_acc=None,
+                 on_epoch: Callable[[dict], bool] | None = None,
                  check_every_step: bool = False, verbose: bool = False, print_every=None,
                  progress: bool = False, label: str = "train"):
         if update_rule not in UPDATE_RULES:
@@ -81,6 +82,10 @@ class Solver:
         self.monitor = (torch.as_tensor(training.monitor_rows(self.num_train, monitor_size),
                                         device=self.device) if validating else None)
         self.stop_at_val_acc = stop_at_val_acc
+        if on_epoch is not None and not validating:
+            raise ValueError("on_epoch needs validation data: "
+                             "it is called after each epoch's record")
+        self.on_epoch = on_epoch
         self.check_every_step = check_every_step
         self.verbose, self.print_every = verbose, print_every
         self.progress, self.label = progress, label
@@ -195,6 +200,13 @@ class Solver:
         self.history["loss_history"].extend(chunk.tolist())
         self._synced = upto
 
+    def _stop_requested(self) -> bool:
+        """After an epoch's record: the target accuracy is reached, or ``on_epoch`` says stop."""
+        if (self.stop_at_val_acc is not None
+                and self.history["val_acc_history"][-1] >= self.stop_at_val_acc):
+            return True
+        return self.on_epoch is not None and bool(self.on_epoch(self.history))
+
     def train(self) -> dict:
         """Run all steps; returns the history dict (``scratch_numpy.training.new_history``)."""
         validating = self.X_val is not None
@@ -238,8 +250,7 @@ class Solver:
                     next_lr = training.learning_rate_at(self.learning_rate, self.lr_decay,
                                                         self.decay_every, done)
                     self._record(it, done / self.per_epoch, next_lr)
-                    if (self.stop_at_val_acc is not None
-                            and self.history["val_acc_history"][-1] >= self.stop_at_val_acc):
+                    if self._stop_requested():
                         break
         if validating:
             self._restore_best()

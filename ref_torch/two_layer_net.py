@@ -163,7 +163,7 @@ def _labels(v, n: int, num_classes: int, name: str, device) -> torch.Tensor:
 def train_net(net: TwoLayerNet, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
               reg=5e-6, num_iters=100, batch_size=200, momentum=0.0, verbose=False, *,
               seed=None, batch_indices=None, augment_flip=False, progress=False,
-              monitor_size=1000, stop_at_val_acc=None) -> dict:
+              monitor_size=1000, stop_at_val_acc=None, on_epoch=None) -> dict:
     """The NumPy trainer's algorithm on ``net``'s device and dtype; same arguments,
     same history dict (``TwoLayerNet.train`` of ``scratch_numpy``). Minibatch order
     comes from ``batch_indices`` or a device-side permutation per epoch seeded with
@@ -193,6 +193,6 @@ def train_net(net: TwoLayerNet, X, y, X_val, y_val, learning_rate=1e-3, learning
         batch_size=batch_size, num_iters=num_iters,
         batches="epoch" if batch_indices is None else batch_indices, generator=generator,
         augment=random_flips if augment_flip else None, monitor_size=monitor_size,
-        epoch_metrics=unit_fractions, stop_at_val_acc=stop_at_val_acc, verbose=verbose,
-        progress=progress, label=f"torch {device.type} {net.activation} H={net.W1.shape[1]}")
+        epoch_metrics=unit_fractions, stop_at_val_acc=stop_at_val_acc, on_epoch=on_epoch,
+        verbose=verbose, progress=progress, label=f"torch {device.type} {net.activation} H={net.W1.shape[1]}")
     return solver.train()

@@ -88,17 +88,23 @@ def _package_of(file: Path) -> tuple[Path, str]:
     return folder, ".".join(parts)
 
 
-def _forget_package(top: str, root: Path) -> None:
-    """Drop a package of the same name imported earlier, so ``root``'s copy is imported."""
+def _claim_package(top: str, root: Path) -> None:
+    """Make ``root``'s package ``top`` the one imported next.
+
+    A package this module imported from another folder (every student's is ``cs231n``) is
+    dropped so ``root``'s copy is imported. A package the caller imported itself from
+    ``root`` (this project's ``scratch_numpy``, say) is used as it is: dropping it would
+    leave the caller holding classes that no longer match the re-imported ones."""
     existing = sys.modules.get(top)
-    if existing is None:
-        return
-    origin = Path(getattr(existing, "__file__", None) or ".").resolve()
-    if top not in _LOADED_PACKAGES and not origin.is_relative_to(root):
+    if existing is not None and top not in _LOADED_PACKAGES:
+        origin = Path(getattr(existing, "__file__", None) or ".").resolve()
+        if origin.is_relative_to(root):
+            return
         raise TargetError(f"the target's package {top!r} has the name of a module already in use "
                           f"({origin}): rename its folder")
     for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
         del sys.modules[name]
+    _LOADED_PACKAGES.add(top)
 
 
 def _put_first_on_path(folder: Path) -> None:
@@ -117,8 +123,7 @@ def import_user_file(file: Path):
     try:
         if "." in dotted:
             top = dotted.split(".")[0]
-            _forget_package(top, root)
-            _LOADED_PACKAGES.add(top)
+            _claim_package(top, root)
             return call_user(importlib.import_module, dotted)
         name = f"user_code_{file.stem}"
         spec = importlib.util.spec_from_file_location(name, file)

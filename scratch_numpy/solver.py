@@ -23,6 +23,11 @@ The solver owns the rest:
   ``epoch_metrics()``, the learning rate and the training seconds;
 * best parameters: with validation data, those of the best validation epoch
   are restored at the end;
+* stopping early: with validation data, ``stop_at_val_acc`` ends training after
+  the first epoch record that reaches it, and ``on_epoch(history) -> bool`` is
+  called after every epoch record but epoch 0's (each epoch's end and the last
+  step): a true return ends training there (a sweep's scheduler reports
+  through it and stops bad trials);
 * divergence: a non-finite loss at any step, or non-finite parameters, raise
   :class:`~scratch_numpy.training.TrainingDivergedError`. Parameters are
   checked after every step with ``check_every_step`` (the update is computed
@@ -63,8 +68,9 @@ class Solver:
     momentum in [0, 1) ("sgd_momentum" only); lr_decay in [0, 1];
     batch_size, num_iters, decay_every: positive ints; rng: a NumPy Generator
     (batches, augmentation); stop_at_val_acc: stop after the first epoch whose
-    validation accuracy reaches it; verbose: a line per epoch, and per
-    ``print_every`` steps when given; progress: a bar labelled ``label``.
+    validation accuracy reaches it; on_epoch: ``f(history) -> bool`` after each
+    epoch record (validation data only), true stops; verbose: a line per epoch,
+    and per ``print_every`` steps when given; progress: a bar labelled ``label``.
     """
 
     def __init__(self, params: dict, loss_fn: Callable, X, y, X_val=None, y_val=None, *,
@@ -73,6 +79,7 @@ class Solver:
                  batch_size=200, num_iters=100, batches="epoch", rng=None,
                  augment: Callable | None = None, monitor_size=1000,
                  epoch_metrics: Callable[[], dict] | None = None, stop_at_val_acc=None,
+                 on_epoch: Callable[[dict], bool] | None = None,
                  check_every_step: bool = False, verbose: bool = False, print_every=None,
                  progress: bool = False, label: str = "train"):
         if update_rule not in UPDATE_RULES:
@@ -104,6 +111,10 @@ class Solver:
         self.augment, self.epoch_metrics = augment, epoch_metrics
         self.monitor = training.monitor_rows(num_train, monitor_size) if validating else None
         self.stop_at_val_acc = stop_at_val_acc
+        if on_epoch is not None and not validating:
+            raise ValueError("on_epoch needs validation data: "
+                             "it is called after each epoch's record")
+        self.on_epoch = on_epoch
         self.check_every_step = check_every_step
         self.verbose, self.print_every = verbose, print_every
         self.progress, self.label = progress, label
@@ -181,6 +192,13 @@ class Solver:
             training.divergence_message(iteration, what, self.learning_rate, self.history, kept_best),
             iteration, self.history)
 
+    def _stop_requested(self) -> bool:
+        """After an epoch's record: the target accuracy is reached, or ``on_epoch`` says stop."""
+        if (self.stop_at_val_acc is not None
+                and self.history["val_acc_history"][-1] >= self.stop_at_val_acc):
+            return True
+        return self.on_epoch is not None and bool(self.on_epoch(self.history))
+
     def train(self) -> dict:
         """Run all steps; returns the history dict (see ``scratch_numpy.training.new_history``)."""
         validating = self.X_val is not None
@@ -221,8 +239,7 @@ class Solver:
                     next_lr = training.learning_rate_at(self.learning_rate, self.lr_decay,
                                                         self.decay_every, done)
                     self._record(it, done / self.per_epoch, next_lr)
-                    if (self.stop_at_val_acc is not None
-                            and self.history["val_acc_history"][-1] >= self.stop_at_val_acc):
+                    if self._stop_requested():
                         break
         if validating:
             self.params.update(self.best_params)

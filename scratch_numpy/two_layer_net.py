@@ -200,7 +200,7 @@ class TwoLayerNet:
     def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
               reg=5e-6, num_iters=100, batch_size=200, momentum=0.0, verbose=False, *,
               seed=None, batch_indices=None, augment_flip=False, progress=False,
-              monitor_size=1000, stop_at_val_acc=None):
+              monitor_size=1000, stop_at_val_acc=None, on_epoch=None):
         """Minibatch SGD with momentum; keeps the parameters of the best validation epoch.
 
         Runs :class:`scratch_numpy.solver.Solver` ("sgd_momentum", in-place updates).
@@ -215,6 +215,8 @@ class TwoLayerNet:
             of sampling (identical minibatches for the torch twin).
         augment_flip: mirror a random half of each minibatch left to right.
         stop_at_val_acc: stop after the first epoch whose validation accuracy reaches it.
+        on_epoch: ``f(history) -> bool`` after each epoch's record; true stops (the
+            solver's hook: a sweep reports through it).
 
         Returns the history dict: loss_history (per iteration), epochs,
         train_acc_history, val_acc_history, dead_fraction_history,
@@ -244,8 +246,8 @@ class TwoLayerNet:
             batches="epoch" if batch_indices is None else batch_indices,
             rng=np.random.default_rng(seed), augment=random_flips if augment_flip else None,
             monitor_size=monitor_size, epoch_metrics=unit_fractions,
-            stop_at_val_acc=stop_at_val_acc, verbose=verbose, progress=progress,
-            label=f"numpy {self.activation} H={self.sizes[1]}")
+            stop_at_val_acc=stop_at_val_acc, on_epoch=on_epoch, verbose=verbose,
+            progress=progress, label=f"numpy {self.activation} H={self.sizes[1]}")
         return solver.train()
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -21,7 +21,6 @@ OpenBLAS variables, medians of ``--repeats`` runs taken in turns.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -33,9 +32,9 @@ import torch
 from ref_torch.devices import available_devices
 from scratch_numpy.data import NUM_CLASSES, NUM_FEATURES, split_cifar10
 from scratch_numpy.preprocessing import network_rows, standardized_rows
-from scripts.cli import add_cifar10_argument, command, load_data
+from scripts.bench_env import blas_line
+from scripts.cli import add_cifar10_argument, command, hidden_sizes, load_data
 from scripts.configs import FC_CHOSEN, NET_CHOSEN, train_fc_config, train_net_config
-from scripts.fc_net import _dims
 from scripts.report import ResultRow, format_table
 
 RATIO_TARGET = 1.2  # NumPy / torch-CPU epoch time
@@ -75,18 +74,6 @@ def gemm_bound(sizes: list[int], batch: int, steps: int, repeats: int = 5) -> tu
     return statistics.median(times), flops
 
 
-def blas_description() -> str:
-    env = ", ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in ("OPENBLAS_CORETYPE",
-                                                                   "OPENBLAS_L2_SIZE"))
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return f"{env}; threadpoolctl not installed (pip install -e '.[bench]')"
-    libs = [f"{i['internal_api']} {i.get('version')} {i.get('architecture', '')} "
-            f"{i['num_threads']} threads" for i in threadpool_info() if i["user_api"] == "blas"]
-    return f"{env}; NumPy BLAS: {'; '.join(libs) or 'none found'}"
-
-
 def epoch_seconds(train, ways, repeats) -> dict:
     """{way: [training seconds of one epoch per repeat]}, the ways taking turns."""
     times = {way: [] for way in ways}
@@ -101,7 +88,7 @@ def epoch_seconds(train, ways, repeats) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--hidden", type=_dims, default=FC_CHOSEN.hidden_dims)
+    parser.add_argument("--hidden", type=hidden_sizes, default=FC_CHOSEN.hidden_dims)
     parser.add_argument("--skip-two-layer", action="store_true")
     add_cifar10_argument(parser)
     args = parser.parse_args(argv)
@@ -110,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     fc_rows = standardized_rows(splits)
     config = replace(FC_CHOSEN, hidden_dims=args.hidden, epochs=1)
     steps = len(fc_rows.y_train) // config.batch_size
-    print(blas_description())
+    print(blas_line())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fc net {config}")
 
     ways = [("numpy", "cpu"), ("torch", "cpu")] + ([("torch", "cuda")]

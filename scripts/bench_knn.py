@@ -42,6 +42,7 @@ from threadpoolctl import threadpool_limits
 from ref_torch.knn import KNearestNeighbor as TorchKNN
 from scratch_numpy.knn import KNearestNeighbor
 from scratch_numpy.preprocessing import assignment_subset, pixel_rows
+from scripts.bench_env import blas_line
 from scripts.cli import add_cifar10_argument, command, load_data, positive_int
 
 
@@ -216,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--l1-num-test", type=positive_int, default=10_000, help="test images for the L1 run")
     parser.add_argument("--only", nargs="+", choices=["l2", "loops", "l1"], default=["l2", "loops", "l1"])
     args = parser.parse_args(argv)
+    print(blas_line())
     data = load_data(args.cifar10_dir)
 
     torch.set_num_threads(args.threads)

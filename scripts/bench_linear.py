@@ -29,10 +29,11 @@ from ref_torch.linear_svm import svm_loss
 from ref_torch.softmax import softmax_loss
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import dev_batch, preprocess_splits
-from scripts.cli import add_cifar10_argument, command, load_data, positive_int
 from scratch_numpy.linear_classifier import LinearSVM, Softmax
 from scratch_numpy.linear_svm import svm_loss_naive, svm_loss_vectorized
 from scratch_numpy.softmax import softmax_loss_naive, softmax_loss_vectorized
+from scripts.bench_env import blas_line
+from scripts.cli import add_cifar10_argument, command, load_data, positive_int
 
 REG = 2.5e4
 
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch intra-op threads (default: torch's choice)")
     add_cifar10_argument(parser)
     args = parser.parse_args(argv)
+    print(blas_line())
     if args.threads:
         torch.set_num_threads(args.threads)
 

@@ -21,6 +21,7 @@ from dataclasses import replace
 import torch
 
 from ref_torch.devices import available_devices
+from scripts.bench_env import blas_line
 from scripts.report import ResultRow, format_table
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import network_rows
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-time-to-50", action="store_true")
     add_cifar10_argument(parser)
     args = parser.parse_args(argv)
+    print(blas_line())
 
     rows = network_rows(split_cifar10(load_data(args.cifar10_dir)))
     config = replace(NET_CHOSEN, hidden_size=args.hidden)

@@ -6,7 +6,8 @@ impossible option) is printed as ``error: ...`` and becomes exit status 2,
 never a traceback.
 
 Numbers on the command line are checked by argparse (:func:`positive_int`,
-:func:`positive_float`), so a nonsense size is refused before any work.
+:func:`positive_float`, :func:`non_negative_int`, :func:`non_negative_float`), so a
+nonsense size is refused before any work.
 Outputs are checked before any work too (:func:`output_folder`,
 :func:`output_file`) and written atomically
 (``scratch_numpy.checkpoints.atomic_output``): a long run is never lost to a bad
@@ -89,6 +90,39 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def hidden_sizes(text: str) -> tuple[int, ...]:
+    """``"1000,500"`` -> ``(1000, 500)``: hidden layer sizes, each > 0 (none: ``""``)."""
+    try:
+        dims = tuple(int(v) for v in text.split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 1000,500, got {text!r}") from None
+    if any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
+    return dims
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
     return value
 
 

@@ -42,11 +42,11 @@ def fit_linear(name: str, data: Splits, hyper: dict, schedule: dict = LINEAR_SCH
     return clf, history
 
 
-def fit_linear_torch(name: str, data: Splits, hyper: dict, schedule: dict, device: str):
+def fit_linear_torch(name: str, data: Splits, hyper: dict, schedule: dict, device: str, seed=0):
     """The torch twin with the same hyperparameters (its own seeded batches): (clf, seconds)."""
     clf = {"svm": TorchLinearSVM, "softmax": TorchSoftmax}[name](device=device, dtype=np.float32)
     start = time.perf_counter()
-    clf.train(data.X_train, data.y_train, seed=0, **hyper, **schedule)
+    clf.train(data.X_train, data.y_train, seed=seed, **hyper, **schedule)
     return clf, time.perf_counter() - start
 
 
@@ -75,19 +75,22 @@ NET_QUICK = NetConfig(hidden_size=50, learning_rate=2e-4, learning_rate_decay=0.
 
 def train_net_config(rows: Splits, config: NetConfig, backend: str = "numpy", device: str = "cpu",
                      seed: int = 0, progress: bool = True, num_train: int | None = None,
-                     stop_at_val_acc: float | None = None):
+                     stop_at_val_acc: float | None = None, on_epoch=None,
+                     catch_divergence: bool = True):
     """Train ``config`` on ``rows`` (see ``network_rows``); returns (net, history).
 
     ``net`` is a NumPy TwoLayerNet either way (a torch run's parameters are
     exported losslessly); both backends start from the NumPy initialisation of
-    ``seed``. A diverged run prints why and returns what it recorded.
+    ``seed``. ``on_epoch(history) -> bool`` is the solver's per-epoch hook. A
+    diverged run prints why and returns what it recorded; with
+    ``catch_divergence=False`` the ``TrainingDivergedError`` propagates instead.
     """
     X, y = rows.X_train[:num_train], rows.y_train[:num_train]
     num_iters = max(int(round(config.epochs * len(y) / config.batch_size)), 1)
     kwargs = dict(learning_rate=config.learning_rate, learning_rate_decay=config.learning_rate_decay,
                   reg=config.reg, num_iters=num_iters, batch_size=config.batch_size,
                   momentum=config.momentum, seed=seed, augment_flip=config.augment_flip,
-                  progress=progress, stop_at_val_acc=stop_at_val_acc)
+                  progress=progress, stop_at_val_acc=stop_at_val_acc, on_epoch=on_epoch)
     net = TwoLayerNet(NUM_FEATURES, config.hidden_size, NUM_CLASSES, std=config.std,
                       activation=config.activation, seed=seed, dtype=np.float32)
     try:
@@ -100,6 +103,8 @@ def train_net_config(rows: Splits, config: NetConfig, backend: str = "numpy", de
             finally:
                 net = TwoLayerNet.from_params(tnet.numpy_params(), config.activation)
     except TrainingDivergedError as exc:
+        if not catch_divergence:
+            raise
         print(f"  {exc}")
         history = exc.history
     return net, history

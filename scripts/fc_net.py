@@ -22,8 +22,8 @@ from dataclasses import asdict, replace
 
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import standardized_rows
-from scripts.cli import (UsageError, add_cifar10_argument, command, device_name, load_data,
-                         output_folder)
+from scripts.cli import (UsageError, add_cifar10_argument, command, device_name, hidden_sizes,
+                         load_data, output_folder, positive_float)
 from scripts.configs import FC_CHOSEN, FC_QUICK, FCConfig, train_fc_config
 from scripts.report import ReportContext, ResultRow, format_table
 from scripts.two_layer_net import plot_curves
@@ -86,40 +86,23 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
     return result
 
 
-def _dims(text: str) -> tuple[int, ...]:
-    try:
-        dims = tuple(int(v) for v in text.split(",") if v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 1000,500, got {text!r}") from None
-    if any(d <= 0 for d in dims):
-        raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
-    return dims
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_search = sub.add_parser("search", help="rank a grid by validation accuracy")
-    p_search.add_argument("--hidden", type=_dims, nargs="+", default=[FC_CHOSEN.hidden_dims],
+    p_search.add_argument("--hidden", type=hidden_sizes, nargs="+", default=[FC_CHOSEN.hidden_dims],
                           help="hidden sizes, comma-separated per network")
-    p_search.add_argument("--lr", type=_positive, nargs="+", default=[FC_CHOSEN.learning_rate])
+    p_search.add_argument("--lr", type=positive_float, nargs="+", default=[FC_CHOSEN.learning_rate])
     p_search.add_argument("--reg", type=float, nargs="+", default=[FC_CHOSEN.reg])
-    p_search.add_argument("--epochs", type=_positive, default=6)
+    p_search.add_argument("--epochs", type=positive_float, default=6)
     p_train = sub.add_parser("train", help="train the chosen configuration")
-    p_train.add_argument("--epochs", type=_positive, default=FC_CHOSEN.epochs)
-    p_train.add_argument("--hidden", type=_dims, default=FC_CHOSEN.hidden_dims,
+    p_train.add_argument("--epochs", type=positive_float, default=FC_CHOSEN.epochs)
+    p_train.add_argument("--hidden", type=hidden_sizes, default=FC_CHOSEN.hidden_dims,
                          help="override the chosen hidden sizes (comma-separated)")
-    p_train.add_argument("--lr", type=_positive, default=FC_CHOSEN.learning_rate)
+    p_train.add_argument("--lr", type=positive_float, default=FC_CHOSEN.learning_rate)
     p_train.add_argument("--reg", type=float, default=FC_CHOSEN.reg)
-    p_train.add_argument("--decay", type=_positive, default=FC_CHOSEN.learning_rate_decay,
+    p_train.add_argument("--decay", type=positive_float, default=FC_CHOSEN.learning_rate_decay,
                          help="learning-rate factor per epoch")
     p_train.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
     p_train.add_argument("--device", type=device_name, default="cpu",

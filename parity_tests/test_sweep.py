@@ -1,0 +1,265 @@
+"""The sweep command: its usage errors (no Ray needed), and real sweeps on Ray Tune.
+
+The Ray tests run ``python -m scripts.sweep`` in a subprocess, as a user does, on
+small CIFAR-10 subsets; they skip with the reason where Ray Tune is not installed
+(CI installs it: ``.[dev,sweep]``):
+
+* a tiny local sweep: ASHA stops a bad trial at an epoch boundary, a diverging trial
+  is recorded as diverged, every trial read the shared rows from the object store,
+  the table, heat map and best configuration (retrained, tested once) are written;
+* faults: a trial's worker process is killed mid-run and retried; the driver is
+  interrupted (SIGINT) and ``--resume`` finishes the sweep without rerunning the
+  trials that had finished;
+* a two-node cluster on this machine (``ray.cluster_utils.Cluster``): ``--address``
+  runs trials on both nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from scripts import sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "name the MODEL to tune, or --resume FOLDER"),
+    (["svm", "--space", "lr=1"], "unknown hyperparameter 'lr'"),
+    (["svm", "--scheduler", "asha"], "svm reports once, at the end of training"),
+    (["svm", "--gpus-per-trial", "0.5"], "the numpy backend trains on CPU"),
+    (["two_layer_net", "--reduction-factor", "1"], "ASHA needs 2 or more"),
+    (["svm", "--name", "a/b"], "must be a folder name, not a path"),
+    (["two_layer_net", "--space-file", "nowhere.toml"], "cannot read the space file"),
+    (["--resume", "nowhere"], "nowhere is not a sweep folder"),
+])
+def test_usage_errors_exit_2_with_the_reason(tmp_path, capsys, argv, message):
+    assert sweep.main([*argv, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_new_sweep_refuses_an_existing_folder_and_resume_refuses_new_settings(tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    assert sweep.main(["svm", "--out", str(tmp_path), "--name", "taken"]) == 2
+    assert "exists: --resume it, or choose another --name" in capsys.readouterr().err
+    folder = tmp_path / "done"
+    folder.mkdir()
+    (folder / "sweep.json").write_text('{"model": "svm"}')
+    assert sweep.main(["--resume", str(folder), "--num-samples", "3"]) == 2
+    assert "--num-samples cannot change it" in capsys.readouterr().err
+    assert sweep.main(["softmax", "--resume", str(folder)]) == 2
+    assert "is a svm sweep, not softmax" in capsys.readouterr().err
+    (folder / "best.json").write_text("{}")
+    assert sweep.main(["--resume", str(folder)]) == 2
+    assert "has finished (best.json): its test accuracy was measured once" in (
+        capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("option, value", [("--num-samples", "0"), ("--cpus-per-trial", "x"),
+                                           ("--gpus-per-trial", "-1"), ("--max-failures", "-1")])
+def test_numbers_on_the_command_line_are_checked_by_argparse(capsys, option, value):
+    with pytest.raises(SystemExit) as exit_info:
+        sweep.main(["svm", option, value])
+    assert exit_info.value.code == 2
+    assert f"argument {option}" in capsys.readouterr().err
+
+
+# ---- real sweeps on Ray ---------------------------------------------------------------------
+
+@pytest.fixture
+def ray_tune(cifar10):
+    """Ray Tune, or a skip saying how to install it; CIFAR-10 must be there (the sweeps load it)."""
+    return pytest.importorskip("ray.tune", reason="sweeps need Ray Tune: pip install -e '.[sweep]'")
+
+
+def sweep_command(*args) -> list[str]:
+    return [sys.executable, "-m", "scripts.sweep", *args]
+
+
+def run_sweep(*args, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run(sweep_command(*args), cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def tune_records(folder: Path) -> dict[str, list[dict]]:
+    """Every report of every trial, from Ray Tune's result.json files: {trial_id: [report]}."""
+    records = {}
+    for path in folder.glob("*/result.json"):
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if lines:
+            records[lines[0]["trial_id"]] = lines
+    return records
+
+
+def test_a_tiny_local_sweep_stops_bad_trials_records_divergence_and_tests_the_best_once(
+        ray_tune, tmp_path):
+    # Grid order matters: the two good rates start first (2 CPUs), so the useless rate
+    # 1e-7 meets their epoch-1 accuracies at ASHA's first rung and is stopped there.
+    done = run_sweep("two_layer_net", "--num-train", "2000", "--num-val", "500",
+                     "--space", "learning_rate=grid:5e-4,3e-4,1e-7,1e3", "hidden_size=50",
+                     "epochs=4", "--num-samples", "1", "--grace-epochs", "1",
+                     "--reduction-factor", "2", "--num-cpus", "2", "--out", str(tmp_path),
+                     "--name", "tiny")
+    assert done.returncode == 0, done.stdout + done.stderr
+    folder = tmp_path / "tiny"
+    rows = json.loads((folder / "trials.json").read_text())
+    by_rate = {r["config"]["learning_rate"]: r for r in rows}
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4]
+    assert by_rate[1e-7]["status"] == "stopped" and by_rate[1e-7]["epochs"] == 1
+    assert by_rate[1e3]["status"] == "diverged" and rows[-1] is by_rate[1e3]
+    assert rows[0]["status"] == "done" and rows[0]["epochs"] == 4
+    for r in rows[:3]:
+        assert r["status"] == ("done" if r["epochs"] == 4 else "stopped")
+    assert rows[0]["val_acc"] > 0.25 and rows[0]["val_acc"] >= rows[1]["val_acc"]
+
+    records = tune_records(folder)
+    assert len(records) == 4
+    # Every trial read the rows put into the object store once: read-only shared memory.
+    assert all(report["shared_data"] for reports in records.values() for report in reports)
+    assert len({reports[-1]["node"] for reports in records.values()}) == 1
+
+    best = json.loads((folder / "best.json").read_text())
+    assert best["trial_id"] == rows[0]["trial_id"] and best["config"] == rows[0]["config"]
+    # The retraining repeats the trial exactly (same seed, one thread each).
+    assert best["retrained_val_acc"] == pytest.approx(best["trial_val_acc"], abs=1e-12)
+    assert 0.2 < best["test_acc"] < 0.6
+    assert "test" in done.stdout and f"{best['test_acc']:.3f}" in done.stdout
+    assert (folder / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv_lines = (folder / "trials.csv").read_text().splitlines()
+    assert csv_lines[0] == "rank,trial_id,status,val_acc,epochs,seconds,retries,node,learning_rate"
+    assert len(csv_lines) == 5
+    assert "| rank | val acc | status |" in done.stdout
+
+
+def wait_for(condition, timeout: float, what: str):
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def finished_trials(log: Path) -> list[str]:
+    """Trial ids of the sweep's '[k/N] TRIAL ...' lines so far."""
+    return [line.split()[1] for line in log.read_text().splitlines() if line.startswith("[")]
+
+
+def training_workers(root: int) -> list[int]:
+    """Pids of the Ray worker processes below ``root`` that are running a trial: Ray titles
+    such a process ``ray::ImplicitFunc.train`` while the trial trains (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        for pid in children.get(todo.pop(), []):
+            todo.append(pid)
+            try:
+                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::ImplicitFunc.train"):
+                    found.append(pid)
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds Ray's workers in /proc")
+def test_a_killed_worker_is_retried_and_an_interrupted_sweep_resumes(ray_tune, tmp_path):
+    folder, log = tmp_path / "faults", tmp_path / "first.log"
+    with log.open("w") as out:
+        driver = subprocess.Popen(sweep_command(
+            "two_layer_net", "--backend", "torch", "--num-train", "6000", "--num-val", "500",
+            "--space", "learning_rate=grid:2e-4,3e-4,4e-4", "hidden_size=100", "epochs=8",
+            "--num-samples", "1", "--scheduler", "fifo", "--max-failures", "2", "--num-cpus", "2",
+            "--out", str(tmp_path), "--name", "faults"),
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        # Kill the worker process of a trial while it trains.
+        victim = wait_for(lambda: training_workers(driver.pid), 120, "a training trial")[0]
+        os.kill(victim, signal.SIGKILL)
+        # Interrupt the driver once a trial has finished (the others are running).
+        wait_for(lambda: finished_trials(log), 180, "a finished trial")
+        driver.send_signal(signal.SIGINT)
+        assert driver.wait(timeout=120) == 130, log.read_text()
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert "continue with" in log.read_text()
+    before = finished_trials(log)
+    saved = {trial: reports for trial, reports in tune_records(folder).items() if trial in before}
+    assert saved and len(saved) < 3
+
+    resumed = run_sweep("--resume", str(folder))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    rerun = [line.split()[1] for line in resumed.stdout.splitlines() if line.startswith("[")]
+    assert sorted(rerun + before) == sorted(tune_records(folder))  # each trial finished once
+    for trial, reports in saved.items():  # and the finished ones were not run again
+        assert tune_records(folder)[trial] == reports
+    rows = json.loads((folder / "trials.json").read_text())
+    assert len(rows) == 3 and all(r["status"] == "done" and r["epochs"] == 8 for r in rows)
+    assert sorted(r["retries"] for r in rows) == [0, 0, 1]  # the killed trial, retried once
+    killed = next(r["trial_id"] for r in rows if r["retries"])
+    assert victim not in {report["pid"] for report in tune_records(folder)[killed]}
+    assert (folder / "best.json").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("client", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["gcs-address", "ray-client"])
+def test_the_address_flag_runs_trials_on_every_node_of_a_cluster(ray_tune, tmp_path, client):
+    """Two nodes of one CPU each on loopback; 4 trials of one CPU must use both. Each trial
+    trains for seconds, so the second node's worker is up (it unpacks the project's packages
+    first) before the first node's, reused from trial to trial, could run them all. The
+    ``ray://`` variant connects through Ray Client instead of the cluster's address."""
+    from ray.cluster_utils import Cluster
+
+    port = free_port()
+    cluster = Cluster(initialize_head=True, head_node_args=dict(
+        num_cpus=1, **({"ray_client_server_port": port} if client else {})))
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        address = f"ray://127.0.0.1:{port}" if client else cluster.address
+        done = run_sweep("svm", "--address", address, "--num-train", "6000",
+                         "--num-val", "500", "--space", "learning_rate=grid:1e-7,1e-6",
+                         "reg=grid:1e2,1e3", "num_iters=1500", "batch_size=500",
+                         "--out", str(tmp_path), "--name", "cluster")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"cluster {address}, 2 CPUs, 0 GPUs, 2 node(s)" in done.stdout
+        rows = json.loads((tmp_path / "cluster" / "trials.json").read_text())
+        assert len(rows) == 4 and all(r["status"] == "done" for r in rows)
+        assert {r["node"] for r in rows} == {node.node_id for node in cluster.list_all_nodes()}
+    finally:
+        cluster.shutdown()
+
+
+@pytest.mark.cuda
+def test_gpu_trials_share_a_gpu_and_train_on_cuda(ray_tune, tmp_path):
+    done = run_sweep("two_layer_net", "--backend", "torch", "--gpus-per-trial", "0.5",
+                     "--num-train", "2000", "--num-val", "500", "--space",
+                     "learning_rate=grid:2e-4,4e-4", "hidden_size=50", "epochs=2",
+                     "--num-samples", "1", "--out", str(tmp_path), "--name", "gpu")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "per trial 1 CPU, 0.5 GPU" in done.stdout
+    records = tune_records(tmp_path / "gpu")
+    assert len(records) == 2
+    assert all(report["device"] == "cuda" for reports in records.values() for report in reports)

@@ -1,0 +1,299 @@
+"""Hyperparameter sweeps on Ray Tune: the same command on this machine and on a cluster.
+
+    python -m scripts.sweep svm                                  # the default grid, local Ray
+    python -m scripts.sweep two_layer_net --num-samples 16       # random search, ASHA
+    python -m scripts.sweep softmax --space learning_rate=loguniform:1e-7,1e-5 reg=grid:1e2,1e3
+    python -m scripts.sweep two_layer_net --space-file space.toml --backend torch
+    python -m scripts.sweep svm --address auto                   # join a running Ray cluster
+    python -m scripts.sweep --resume reports/sweeps/svm-numpy-20260101-120000
+
+Without ``--address`` Ray starts on this machine and uses its cores; with it
+(``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``) the trials run on that cluster.
+The preprocessed train and validation rows go into Ray's object store once;
+each trial (``scripts/sweep_trial.py``) reads them from there, trains one
+configuration with the project's solvers and reports every epoch; ASHA stops
+bad network trials at epoch boundaries on validation accuracy. A trial whose
+worker dies is retried (``--max-failures``); a diverging trial is recorded as
+diverged. Ctrl-C stops the sweep with its state saved: ``--resume FOLDER``
+continues it without rerunning finished trials.
+
+Outputs in ``--out/NAME``: ``sweep.json`` (the settings), ``trials.csv`` and
+``trials.json`` (every trial, sorted), ``heatmap.png`` (validation accuracy over
+learning rate x reg), ``best.json`` (the best configuration retrained once and
+evaluated once on the test split), beside Ray Tune's own files.
+Search spaces: ``scripts/sweep_space.py``; models: ``scripts/sweep_models.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from scratch_numpy.data import split_cifar10
+from scripts import sweep_space
+from scripts.cli import (UsageError, add_cifar10_argument, command, load_data, non_negative_float,
+                         non_negative_int, positive_float, positive_int)
+from scripts.sweep_models import BACKENDS, MODELS, accuracy, max_epochs, sweep_rows
+from scripts.sweep_results import (STATUS_ORDER, best_row, best_summary, format_top,
+                                   format_value, interrupted, progress_callback, sort_rows,
+                                   started, trial_id, trial_row, write_text_atomic, write_results)
+
+SETTINGS_FILE = "sweep.json"
+# What defines a sweep: fixed when it starts, read back by --resume.
+DEFINING = ("model", "backend", "space", "space_file", "num_samples", "cpus_per_trial",
+            "gpus_per_trial", "max_failures", "scheduler", "grace_epochs", "reduction_factor",
+            "time_budget_s", "num_train", "num_val", "seed", "name")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", nargs="?", choices=list(MODELS), help="what to tune")
+    parser.add_argument("--backend", choices=BACKENDS, help="numpy (default) or torch")
+    parser.add_argument("--space", nargs="+", metavar="NAME=SPEC",
+                        help="dimensions: NAME=grid:V1,V2  NAME=loguniform:LOW,HIGH  "
+                             "NAME=choice:V1,V2  NAME=VALUE (replaces the default space)")
+    parser.add_argument("--space-file", type=Path, help="dimensions in a .toml/.yaml file")
+    parser.add_argument("--num-samples", type=positive_int,
+                        help="repeats of the grid, random dimensions drawn afresh each time")
+    parser.add_argument("--scheduler", choices=["asha", "fifo"],
+                        help="asha (networks' default): stop bad trials at epoch boundaries")
+    parser.add_argument("--grace-epochs", type=positive_int, help="ASHA: epochs before a stop (2)")
+    parser.add_argument("--reduction-factor", type=positive_int,
+                        help="ASHA: keep 1 in this many (3)")
+    parser.add_argument("--cpus-per-trial", type=positive_int, help="CPUs (threads) per trial (1)")
+    parser.add_argument("--gpus-per-trial", type=non_negative_float,
+                        help="GPUs per trial, fractions allowed (torch backend; default: 1 where "
+                             "the cluster has a GPU, else 0)")
+    parser.add_argument("--max-failures", type=non_negative_int,
+                        help="retries of a trial whose worker dies (2)")
+    parser.add_argument("--time-budget-s", type=positive_float, help="stop all trials after this")
+    parser.add_argument("--num-train", type=positive_int, help="first N training images only")
+    parser.add_argument("--num-val", type=positive_int, help="first N validation images only")
+    parser.add_argument("--seed", type=non_negative_int, help="initialisation and batches (0)")
+    parser.add_argument("--out", type=Path, default=Path("reports/sweeps"), help="parent folder")
+    parser.add_argument("--name", help="experiment folder name (default MODEL-BACKEND-TIME)")
+    parser.add_argument("--resume", type=Path, metavar="FOLDER",
+                        help="continue an interrupted sweep from its experiment folder")
+    parser.add_argument("--address", help="join a Ray cluster: auto, HOST:PORT or ray://HOST:PORT")
+    parser.add_argument("--num-cpus", type=positive_int, help="CPUs of the local Ray (default all)")
+    add_cifar10_argument(parser)
+    return parser.parse_args(argv)
+
+
+def new_settings(args) -> dict:
+    """The sweep's settings from the command line, every value checked."""
+    if args.model is None:
+        raise UsageError("name the MODEL to tune, or --resume FOLDER")
+    model = MODELS[args.model]
+    if args.space or args.space_file:
+        space = sweep_space.read_file(args.space_file, model.params) if args.space_file else {}
+        for text in args.space or ():
+            name, dim = sweep_space.parse_option(text, model.params)
+            space[name] = dim
+    else:
+        space = dict(model.default_space)
+    scheduler = args.scheduler or ("asha" if model.per_epoch else "fifo")
+    if args.reduction_factor == 1:
+        raise UsageError("--reduction-factor 1 would keep every trial; ASHA needs 2 or more")
+    if scheduler == "asha" and not model.per_epoch:
+        raise UsageError(f"{args.model} reports once, at the end of training: ASHA needs "
+                         "per-epoch reports; use --scheduler fifo")
+    backend = args.backend or "numpy"
+    if args.name is not None and (Path(args.name).name != args.name or args.name in ("", ".", "..")):
+        raise UsageError(f"--name {args.name!r} must be a folder name, not a path (see --out)")
+    if args.gpus_per_trial and backend == "numpy":
+        raise UsageError("the numpy backend trains on CPU: --gpus-per-trial needs --backend torch")
+    return {"model": args.model, "backend": backend,
+            "space": {k: d.to_json() for k, d in space.items()},
+            "num_samples": args.num_samples or model.default_samples, "scheduler": scheduler,
+            "grace_epochs": args.grace_epochs or 2, "reduction_factor": args.reduction_factor or 3,
+            "cpus_per_trial": args.cpus_per_trial or 1, "gpus_per_trial": args.gpus_per_trial,
+            "max_failures": 2 if args.max_failures is None else args.max_failures,
+            "time_budget_s": args.time_budget_s, "num_train": args.num_train,
+            "num_val": args.num_val, "seed": args.seed or 0,
+            "name": args.name or f"{args.model}-{backend}-{time.strftime('%Y%m%d-%H%M%S')}"}
+
+
+def resumed_settings(args) -> tuple[dict, Path]:
+    folder = args.resume
+    given = [f"--{k.replace('_', '-')}" for k in DEFINING
+             if k != "model" and getattr(args, k, None) is not None]
+    if given:
+        raise UsageError(f"--resume continues the saved sweep; {', '.join(given)} cannot change it")
+    try:
+        settings = json.loads((folder / SETTINGS_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{folder} is not a sweep folder: cannot read {SETTINGS_FILE} "
+                         f"({exc})") from None
+    if args.model is not None and args.model != settings["model"]:
+        raise UsageError(f"{folder} is a {settings['model']} sweep, not {args.model}")
+    if (folder / "best.json").exists():
+        raise UsageError(f"{folder} has finished (best.json): its test accuracy was measured once; "
+                         "start a new sweep instead")
+    return settings, folder
+
+
+def start_ray(ray, args, settings: dict) -> None:
+    """Local Ray (default) or a cluster (--address); resolve and check the resources."""
+    if args.address:
+        # The cluster's workers import the project's packages from this checkout.
+        packages = [str(Path(__file__).resolve().parents[1] / name)
+                    for name in ("scratch_numpy", "ref_torch", "scripts")]
+        ray.init(address=args.address, log_to_driver=True, runtime_env={"py_modules": packages})
+    else:
+        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=True)
+    resources = ray.cluster_resources()
+    cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+    if settings["cpus_per_trial"] > cpus:
+        raise UsageError(f"--cpus-per-trial {settings['cpus_per_trial']} exceeds the {cpus:g} CPUs "
+                         "of the Ray cluster")
+    if settings["gpus_per_trial"] is None:
+        settings["gpus_per_trial"] = 1.0 if settings["backend"] == "torch" and gpus >= 1 else 0.0
+    if settings["gpus_per_trial"] > gpus:
+        raise UsageError(f"--gpus-per-trial {settings['gpus_per_trial']:g} but the Ray cluster "
+                         f"has {gpus:g} GPUs")
+    print(f"ray {ray.__version__}: {'cluster ' + args.address if args.address else 'local'}, "
+          f"{cpus:g} CPUs, {gpus:g} GPUs, {len(ray.nodes())} node(s); per trial "
+          f"{settings['cpus_per_trial']} CPU, {settings['gpus_per_trial']:g} GPU", flush=True)
+
+
+def trial_dirname(trial) -> str:
+    """A trial's folder in the experiment folder: its id (Tune's default adds the config)."""
+    return trial.trial_id
+
+
+def make_tuner(tune, trainable, settings: dict, space: dict, folder: Path, resume: bool):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    model = MODELS[settings["model"]]
+    varying = [k for k, d in space.items() if d.kind != "fixed"]
+
+    def describe(config):
+        return ", ".join(f"{k} {format_value(config[k])}" for k in varying)
+
+    if resume:
+        # Finished trials keep their results; interrupted and failed ones start again.
+        return tune.Tuner.restore(str(folder), trainable, resume_unfinished=True,
+                                  restart_errored=True)
+    scheduler = (ASHAScheduler(max_t=max_epochs(model, space),
+                               grace_period=settings["grace_epochs"],
+                               reduction_factor=settings["reduction_factor"])
+                 if settings["scheduler"] == "asha" else FIFOScheduler())
+    return tune.Tuner(
+        trainable, param_space=sweep_space.to_tune(space),
+        tune_config=tune.TuneConfig(metric="val_acc", mode="max", scheduler=scheduler,
+                                    search_alg=BasicVariantGenerator(random_state=settings["seed"]),
+                                    trial_dirname_creator=trial_dirname,
+                                    # A worker keeps its imports and its view of the data
+                                    # from one trial to the next.
+                                    reuse_actors=True,
+                                    num_samples=settings["num_samples"],
+                                    time_budget_s=settings["time_budget_s"]),
+        run_config=tune.RunConfig(
+            name=folder.name, storage_path=str(folder.parent), verbose=0,
+            failure_config=tune.FailureConfig(max_failures=settings["max_failures"]),
+            callbacks=[progress_callback(describe)]))
+
+
+def check_new_folder(folder: Path) -> None:
+    """A new sweep's folder must not exist, and its first existing parent must be writable."""
+    if folder.exists():
+        raise UsageError(f"{folder} exists: --resume it, or choose another --name")
+    parent = folder.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot write the sweep folder {folder}: {parent} is not writable")
+
+
+def status_counts(table: list[dict]) -> str:
+    counts = {s: sum(r["status"] == s for r in table) for s in STATUS_ORDER}
+    return ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+
+
+@command
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.resume:
+            settings, folder = resumed_settings(args)
+        else:
+            settings = new_settings(args)
+            folder = args.out / settings["name"]
+            check_new_folder(folder.resolve())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    folder = folder.resolve()
+    model = MODELS[settings["model"]]
+    space = sweep_space.from_json(settings["space"], model.params)
+    try:
+        import ray
+        from ray import tune
+
+        from scripts.sweep_trial import retrain, run_trial
+    except ImportError as exc:
+        raise UsageError(f"sweeps need Ray Tune ({exc}): pip install -e '.[sweep]'") from None
+
+    trial_data, (X_test, y_test) = sweep_rows(model, split_cifar10(load_data(args.cifar10_dir)),
+                                              settings["num_train"], settings["num_val"])
+    num_train, X_val, y_val = len(trial_data.y_train), trial_data.X_val, trial_data.y_val
+    trials = sweep_space.number_of_trials(space, settings["num_samples"])
+    print(f"{settings['model']} ({settings['backend']}): {num_train} training, "
+          f"{len(y_val)} validation rows; {trials} trials ({settings['scheduler']}) "
+          f"over\n{sweep_space.describe(space)}", flush=True)
+    try:
+        start_ray(ray, args, settings)
+        if not args.resume:
+            folder.mkdir(parents=True)
+            write_text_atomic(folder / SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
+        # Once into the object store; every trial and the retraining read it from there,
+        # and the driver keeps no copy of the training rows.
+        data_ref = ray.put(trial_data)
+        del trial_data
+        resources = {"cpu": settings["cpus_per_trial"], "gpu": settings["gpus_per_trial"]}
+        trainable = tune.with_resources(
+            functools.partial(run_trial, data_ref=data_ref, settings=settings), resources)
+        began = time.monotonic()
+        grid = make_tuner(tune, trainable, settings, space, folder, bool(args.resume)).fit()
+        budget = settings["time_budget_s"]
+        out_of_time = budget is not None and time.monotonic() - began >= budget
+        unfinished = sum(not started(r) or interrupted(r) for r in grid)
+        if unfinished and not out_of_time:  # Ctrl-C: Tune saved the state
+            print(f"\ninterrupted: {len(grid) - unfinished} of {len(grid)} trials finished; "
+                  f"continue with\n  python -m scripts.sweep --resume {folder}", flush=True)
+            return 130
+        # How often each trial failed and was retried, from the experiment's saved state.
+        retries = {t.trial_id: t.num_failures for t in tune.ExperimentAnalysis(str(folder)).trials}
+        table = sort_rows([trial_row(model, r, num_train, retries[trial_id(r)])
+                           for r in grid if started(r)])
+        paths = write_results(folder, table, f"{settings['model']} ({settings['backend']})")
+        print(f"\n{len(table)} trials ({status_counts(table)}); top 5:")
+        print(format_top(table))
+        best = best_row(table)
+        if best is None:
+            print("no trial finished without diverging or failing: nothing to retrain")
+            return 1
+        print(f"\nretraining the best configuration ({best['trial_id']}) and testing it once",
+              flush=True)
+        remote = ray.remote(retrain).options(num_cpus=resources["cpu"], num_gpus=resources["gpu"])
+        final = ray.get(remote.remote(data_ref, settings, best["config"]))
+        val = accuracy(final, X_val, y_val)
+        test = accuracy(final, X_test, y_test)
+        write_text_atomic(folder / "best.json",
+                     json.dumps(best_summary(best, val, test), indent=1) + "\n")
+        print(f"best: {json.dumps(best['config'])}\n  val {val:.3f} (in the sweep "
+              f"{best['val_acc']:.3f}), test {test:.3f} on {len(y_test)} images")
+        print("wrote", *(p.name for p in paths), "best.json", "in", folder)
+        return 0
+    finally:
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""What a sweep can tune: one registry entry per model, and the data its trials get.
+
+An entry (:class:`SweepModel`) says which hyperparameters the model has (with
+their checks), the values used for those a search space leaves out, the default
+space, how the model's rows are made, and how one configuration is trained
+(``fit``). Trials run the project's own solvers through ``scripts.configs``; a
+``fit`` reports through ``on_epoch(history)``:
+
+* the networks report every epoch from inside training (the solver's hook), so
+  ASHA can stop bad trials at epoch boundaries on validation accuracy;
+* the linear classifiers have no validation data inside training: ``fit``
+  reports once, at the end, and their sweeps run every trial to the end (FIFO).
+
+A diverging configuration raises ``TrainingDivergedError`` out of ``fit``.
+Adding a model is one entry in :data:`MODELS`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from scratch_numpy.data import Splits
+from scratch_numpy.preprocessing import linear_rows, network_rows
+from scripts.configs import (LINEAR_CHOSEN, LINEAR_CLASSIFIERS, LINEAR_SCHEDULE, NET_CHOSEN,
+                             NetConfig, fit_linear, fit_linear_torch, train_net_config)
+from scripts.linear_classifiers import SEARCH_GRID as LINEAR_GRID
+from scripts.sweep_space import FLAG, Dimension, Param, integer, one_of, real
+
+BACKENDS = ("numpy", "torch")
+
+
+@dataclass(frozen=True)
+class SweepModel:
+    """A model a sweep can tune.
+
+    params: name -> :class:`~scripts.sweep_space.Param`, every tunable hyperparameter;
+    base: the value of each parameter that the search space leaves out;
+    default_space: the space of a sweep given none; default_samples: its ``--num-samples``;
+    rows: CIFAR-10 splits -> the model's rows (statistics fit on train only);
+    fit: ``fit(data, config, backend, device, seed, on_epoch) -> model`` (with
+        ``predict(X)``); ``data`` has train and val rows only;
+    epochs: ``epochs(config, num_train)``, the epochs a full run of ``config`` trains;
+    per_epoch: True when ``fit`` reports every epoch (ASHA; the model then has an
+        ``epochs`` parameter), False when it reports once, at the end (FIFO).
+    """
+
+    params: dict[str, Param]
+    base: dict
+    default_space: dict[str, Dimension]
+    default_samples: int
+    rows: Callable[[Splits], Splits]
+    fit: Callable
+    epochs: Callable[[dict, int], float]
+    per_epoch: bool
+
+
+def accuracy(model, X, y) -> float:
+    return float(np.mean(model.predict(X) == y))
+
+
+# ---- linear classifiers ----------------------------------------------------------------
+
+LINEAR_PARAMS = dict(learning_rate=real(0, low_open=True), reg=real(0), num_iters=integer(),
+                     batch_size=integer(), lr_decay=real(0, 1), decay_every=integer())
+
+
+def linear_epochs(config: dict, num_train: int) -> float:
+    return config["num_iters"] * config["batch_size"] / num_train
+
+
+def linear_fit(name: str) -> Callable:
+    def fit(data: Splits, config: dict, backend: str, device: str, seed: int, on_epoch):
+        hyper = {k: config[k] for k in ("learning_rate", "reg")}
+        schedule = {k: config[k] for k in LINEAR_SCHEDULE}
+        if backend == "numpy":
+            clf, _ = fit_linear(name, data, hyper, schedule, seed=seed)
+        else:
+            torch_clf, _ = fit_linear_torch(name, data, hyper, schedule, device, seed=seed)
+            clf = LINEAR_CLASSIFIERS[name]()  # the NumPy twin holds the trained weights
+            clf.W = torch_clf.weights()
+        val = accuracy(clf, data.X_val, data.y_val)
+        epochs = linear_epochs(config, len(data.y_train))
+        # The one record of a run without validation inside training: its end.
+        on_epoch({"epochs": [epochs], "val_acc_history": [val], "best_val_acc": val,
+                  "best_epoch": epochs})
+        return clf
+
+    return fit
+
+
+def linear_model(name: str) -> SweepModel:
+    grid = {k: Dimension("grid", tuple(v)) for k, v in LINEAR_GRID.items()}
+    return SweepModel(params=LINEAR_PARAMS, base={**LINEAR_CHOSEN[name], **LINEAR_SCHEDULE},
+                      default_space=grid, default_samples=1,
+                      rows=lambda splits: linear_rows(splits), fit=linear_fit(name),
+                      epochs=linear_epochs, per_epoch=False)
+
+
+# ---- networks --------------------------------------------------------------------------
+
+NET_PARAMS = dict(hidden_size=integer(), learning_rate=real(0, low_open=True),
+                  learning_rate_decay=real(0, 1), reg=real(0), epochs=real(0, low_open=True),
+                  momentum=real(0, 1, high_open=True), batch_size=integer(), std=real(0),
+                  augment_flip=FLAG, activation=one_of("relu", "sigmoid", "tanh"))
+
+
+def net_fit(data: Splits, config: dict, backend: str, device: str, seed: int, on_epoch):
+    net, _ = train_net_config(data, NetConfig(**config), backend=backend, device=device, seed=seed,
+                              progress=False, on_epoch=on_epoch, catch_divergence=False)
+    return net
+
+
+TWO_LAYER_NET = SweepModel(
+    params=NET_PARAMS, base=asdict(NET_CHOSEN),
+    default_space={"learning_rate": Dimension("loguniform", (1e-4, 1e-3)),
+                   "reg": Dimension("loguniform", (1e-3, 1.0))},
+    default_samples=12, rows=network_rows, fit=net_fit,
+    epochs=lambda config, num_train: config["epochs"], per_epoch=True)
+
+
+MODELS = {"svm": linear_model("svm"), "softmax": linear_model("softmax"),
+          "two_layer_net": TWO_LAYER_NET}
+
+
+# ---- data ------------------------------------------------------------------------------
+
+def sweep_rows(model: SweepModel, splits: Splits, num_train: int | None = None,
+               num_val: int | None = None) -> tuple[Splits, tuple[np.ndarray, np.ndarray]]:
+    """(trial data, (X_test, y_test)): the model's rows of the first ``num_train`` training
+    and ``num_val`` validation images (None: all), statistics fit on those training rows.
+    The trial data holds train and val only: the test split never reaches a trial."""
+    splits = replace(splits, X_train=splits.X_train[:num_train], y_train=splits.y_train[:num_train],
+                     X_val=splits.X_val[:num_val], y_val=splits.y_val[:num_val],
+                     X_dev=splits.X_dev[:0], y_dev=splits.y_dev[:0])
+    rows = model.rows(splits)
+    trial_data = replace(rows, X_test=rows.X_test[:0], y_test=rows.y_test[:0], preprocessor=None)
+    return trial_data, (rows.X_test, rows.y_test)
+
+
+def full_config(model: SweepModel, config: dict) -> dict:
+    """``config`` (a trial's sampled values) completed with the model's base values."""
+    return {**model.base, **config}
+
+
+def max_epochs(model: SweepModel, space: dict[str, Dimension]) -> int:
+    """The most epochs any configuration of ``space`` trains: the ASHA horizon of a
+    per-epoch model (whose ``epochs`` is a parameter; a loguniform's bounds are its values)."""
+    epochs = space["epochs"].values if "epochs" in space else (model.base["epochs"],)
+    return max(math.ceil(max(epochs)), 1)
