@@ -26,14 +26,15 @@ def test_every_default_space_is_valid_and_every_base_value_passes_its_check():
 
 
 @pytest.mark.parametrize("name, backend", [("svm", "numpy"), ("softmax", "torch"),
-                                           ("two_layer_net", "numpy"), ("two_layer_net", "torch")])
+                                           ("two_layer_net", "numpy"), ("two_layer_net", "torch"),
+                                           ("fc_net", "numpy"), ("fc_net", "torch")])
 def test_fit_reports_through_on_epoch_and_returns_a_predicting_model(splits, name, backend):
     """Each entry trains with the project's solver on small rows: the networks report every
     epoch, the linear classifiers once at the end; the reported accuracy is the model's."""
     model = MODELS[name]
     data, (_, y_test) = sweep_rows(model, splits, num_train=1000, num_val=200)
     assert len(data.y_test) == 0 and len(y_test) == 10_000  # trials never see the test split
-    config = full_config(model, {"num_iters": 20, "batch_size": 100} if name != "two_layer_net"
+    config = full_config(model, {"num_iters": 20, "batch_size": 100} if not model.per_epoch
                          else {"hidden_size": 20, "epochs": 2, "batch_size": 100})
     reports = []
     fitted = model.fit(data, config, backend, "cpu", 0, lambda h: reports.append(
@@ -44,10 +45,11 @@ def test_fit_reports_through_on_epoch_and_returns_a_predicting_model(splits, nam
     assert reports[-1][2] == pytest.approx(val) and val > 0.15
 
 
-def test_a_diverging_configuration_raises_out_of_fit(splits):
+@pytest.mark.parametrize("name", ["two_layer_net", "fc_net"])
+def test_a_diverging_configuration_raises_out_of_fit(splits, name):
     from scratch_numpy.training import TrainingDivergedError
 
-    model = MODELS["two_layer_net"]
+    model = MODELS[name]
     data, _ = sweep_rows(model, splits, num_train=600, num_val=100)
     config = full_config(model, {"hidden_size": 20, "epochs": 2, "learning_rate": 1e3})
     with np.errstate(all="ignore"), pytest.raises(TrainingDivergedError):
@@ -65,6 +67,16 @@ def test_sweep_rows_keep_the_first_rows_and_fit_statistics_on_them(splits):
     np.testing.assert_array_equal(data.X_val, expected.X_val[:50])
     np.testing.assert_array_equal(X_test, expected.X_test)
     assert data.preprocessor is None and len(data.y_dev) == 0 and len(data.y_test) == 0
+
+
+def test_fc_net_sweep_values_are_the_chosen_net_and_build_its_shape():
+    from scripts.configs import FC_CHOSEN
+    from scripts.sweep_models import fc_config
+
+    model = MODELS["fc_net"]
+    assert fc_config(model.base) == FC_CHOSEN
+    config = fc_config(full_config(model, {"hidden_size": 64, "num_hidden_layers": 0}))
+    assert config.hidden_dims == () and config.learning_rate == FC_CHOSEN.learning_rate
 
 
 @pytest.mark.cuda

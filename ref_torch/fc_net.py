@@ -178,7 +178,7 @@ class FullyConnectedNet(nn.Module):
 def train_fc_net(net: FullyConnectedNet, X, y, X_val, y_val, learning_rate=1e-3,
                  learning_rate_decay=0.95, num_iters=100, batch_size=200, momentum=0.9,
                  verbose=False, *, seed=None, batch_indices=None, augment_flip=False,
-                 progress=False, monitor_size=1000, stop_at_val_acc=None) -> dict:
+                 progress=False, monitor_size=1000, stop_at_val_acc=None, on_epoch=None) -> dict:
     """The NumPy trainer's algorithm (``FullyConnectedNet.train`` of ``scratch_numpy``) on
     ``net``'s device and dtype; same arguments, same history dict. Minibatch order comes
     from ``batch_indices`` or a device-side permutation per epoch seeded with ``seed``."""
@@ -198,6 +198,6 @@ def train_fc_net(net: FullyConnectedNet, X, y, X_val, y_val, learning_rate=1e-3,
         batch_size=batch_size, num_iters=num_iters,
         batches="epoch" if batch_indices is None else batch_indices, generator=generator,
         augment=random_flips if augment_flip else None, monitor_size=monitor_size,
-        stop_at_val_acc=stop_at_val_acc, verbose=verbose, progress=progress,
+        stop_at_val_acc=stop_at_val_acc, on_epoch=on_epoch, verbose=verbose, progress=progress,
         label=f"torch {device.type} fc {net.activation} {net.hidden_dims}")
     return solver.train()

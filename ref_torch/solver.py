@@ -26,17 +26,13 @@ import torch
 from scratch_numpy import training
 from scratch_numpy.progress import progress
 from scratch_numpy.training import TrainingDivergedError
-from scratch_numpy.validation import check_int, check_real
-
-UPDATE_RULES = ("sgd", "sgd_momentum")
-SAMPLERS = ("epoch", "replace", "distinct")
 
 
 def _all_finite(tensors) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in tensors)
 
 
-class Solver:
+class Solver(training.SolverOptions):
     """Minibatch SGD on ``params`` (name -> tensor) with the loss ``loss_fn``.
 
     Same arguments as ``scratch_numpy.solver.Solver``, except: X, y, X_val,
@@ -47,55 +43,25 @@ class Solver:
     """
 
     def __init__(self, params: dict, loss_fn: Callable, X, y, X_val=None, y_val=None, *,
-                 predict_fn: Callable | None = None, update_rule: str = "sgd",
-                 learning_rate=1e-3, momentum=0.0, lr_decay=1.0, decay_every=None,
-                 batch_size=200, num_iters=100, batches="epoch", generator=None,
+                 predict_fn: Callable | None = None, batches="epoch", generator=None,
                  augment: Callable | None = None, monitor_size=1000,
-                 epoch_metrics: Callable[[], dict] | None = None, stop_at_val_acc=None,
-                 on_epoch: Callable[[dict], bool] | None = None,
-                 check_every_step: bool = False, verbose: bool = False, print_every=None,
-                 progress: bool = False, label: str = "train"):
-        if update_rule not in UPDATE_RULES:
-            raise ValueError(f"unknown update_rule {update_rule!r}; choose one of {UPDATE_RULES}")
-        validating = X_val is not None
-        if not validating and not check_every_step:
-            raise ValueError("without validation data there is no best epoch to fall back on: "
-                             "use check_every_step=True")
+                 epoch_metrics: Callable[[], dict] | None = None, **options):
+        self._set_options(X.shape[0], None if X_val is None else X_val.shape[0],
+                          batches=batches, **options)
         self.params, self.loss_fn, self.predict_fn = params, loss_fn, predict_fn
         self.X, self.y, self.X_val, self.y_val = X, y, X_val, y_val
         self.device = X.device
-        self.update_rule = update_rule
-        self.learning_rate = check_real(learning_rate, "learning_rate", low=0,
-                                        low_open=not validating)
-        self.momentum = check_real(momentum, "momentum", 0, 1, high_open=True)
-        self.lr_decay = check_real(lr_decay, "lr_decay", 0, 1)
-        self.batch_size = check_int(batch_size, "batch_size")
-        self.num_iters = check_int(num_iters, "num_iters")
         self.num_train = X.shape[0]
-        if self.num_train == 0 or (validating and X_val.shape[0] == 0):
-            raise ValueError("training and validation sets must not be empty")
-        self.per_epoch = training.iterations_per_epoch(self.num_train, self.batch_size)
-        self.decay_every = self.per_epoch if decay_every is None else check_int(decay_every, "decay_every")
         self.generator = generator if generator is not None else torch.Generator(device=self.device)
         self.batches = self._batch_source(batches)
         self.augment, self.epoch_metrics = augment, epoch_metrics
         self.monitor = (torch.as_tensor(training.monitor_rows(self.num_train, monitor_size),
-                                        device=self.device) if validating else None)
-        self.stop_at_val_acc = stop_at_val_acc
-        if on_epoch is not None and not validating:
-            raise ValueError("on_epoch needs validation data: "
-                             "it is called after each epoch's record")
-        self.on_epoch = on_epoch
-        self.check_every_step = check_every_step
-        self.verbose, self.print_every = verbose, print_every
-        self.progress, self.label = progress, label
+                                        device=self.device) if X_val is not None else None)
 
     # ---- batches --------------------------------------------------------------------------
 
     def _batch_source(self, batches):
         if isinstance(batches, str):
-            if batches not in SAMPLERS:
-                raise ValueError(f"unknown batches {batches!r}; choose one of {SAMPLERS} or give indices")
             if batches != "epoch":
                 training.check_batch_size(self.num_train, self.batch_size, batches == "replace")
             return (self._sample(batches, it) for it in range(self.num_iters))
@@ -199,13 +165,6 @@ class Solver:
                                  f"the loss is not finite ({float(chunk[first])})")
         self.history["loss_history"].extend(chunk.tolist())
         self._synced = upto
-
-    def _stop_requested(self) -> bool:
-        """After an epoch's record: the target accuracy is reached, or ``on_epoch`` says stop."""
-        if (self.stop_at_val_acc is not None
-                and self.history["val_acc_history"][-1] >= self.stop_at_val_acc):
-            return True
-        return self.on_epoch is not None and bool(self.on_epoch(self.history))
 
     def train(self) -> dict:
         """Run all steps; returns the history dict (``scratch_numpy.training.new_history``)."""

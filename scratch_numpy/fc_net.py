@@ -268,12 +268,13 @@ class FullyConnectedNet:
     def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
               num_iters=100, batch_size=200, momentum=0.9, verbose=False, *, seed=None,
               batch_indices=None, augment_flip=False, progress=False, monitor_size=1000,
-              stop_at_val_acc=None, epoch_metrics=None):
+              stop_at_val_acc=None, epoch_metrics=None, on_epoch=None):
         """Minibatch SGD with momentum (``scratch_numpy.solver.Solver``, "sgd_momentum"),
         the regularization of the instance; keeps the parameters of the best validation epoch.
 
         Same arguments and history as ``TwoLayerNet.train`` (minus reg, which is
-        ``self.reg``); epoch_metrics: optional ``() -> dict`` recorded each epoch.
+        ``self.reg``); epoch_metrics: optional ``() -> dict`` recorded each epoch;
+        on_epoch: ``f(history) -> bool`` after each epoch's record, true stops.
         """
         X, X_val = self._check_X(X), self._check_X(X_val)
         C = self.sizes[-1]
@@ -287,6 +288,6 @@ class FullyConnectedNet:
             batches="epoch" if batch_indices is None else batch_indices,
             rng=np.random.default_rng(seed), augment=random_flips if augment_flip else None,
             monitor_size=monitor_size, epoch_metrics=epoch_metrics,
-            stop_at_val_acc=stop_at_val_acc, verbose=verbose, progress=progress,
-            label=f"numpy fc {self.activation} {self.hidden_dims}")
+            stop_at_val_acc=stop_at_val_acc, on_epoch=on_epoch, verbose=verbose,
+            progress=progress, label=f"numpy fc {self.activation} {self.hidden_dims}")
         return solver.train()

@@ -111,19 +111,21 @@ def add_l2_term(W, dW, reg: float) -> float:
     """
     if reg == 0:
         return 0.0
-    if not dW.flags.c_contiguous or not W.flags.c_contiguous:
-        dW += (2 * reg) * W
-        return reg * float(np.vdot(W.ravel(), W.ravel()))
-    w, g = W.reshape(-1), dW.reshape(-1)
-    scratch = np.empty(min(BLOCK, w.size), dtype=np.result_type(W, dW))
-    total = 0.0
-    for start in range(0, w.size, BLOCK):
-        wb, gb = w[start:start + BLOCK], g[start:start + BLOCK]
-        total += float(np.dot(wb, wb))
-        s = scratch[:len(wb)]
-        np.multiply(wb, 2 * reg, out=s)
-        gb += s
-    return reg * total
+    # An overflow here is the caller's to report (a non-finite loss names it), not a warning.
+    with np.errstate(over="ignore"):
+        if not dW.flags.c_contiguous or not W.flags.c_contiguous:
+            dW += (2 * reg) * W
+            return reg * float(np.vdot(W.ravel(), W.ravel()))
+        w, g = W.reshape(-1), dW.reshape(-1)
+        scratch = np.empty(min(BLOCK, w.size), dtype=np.result_type(W, dW))
+        total = 0.0
+        for start in range(0, w.size, BLOCK):
+            wb, gb = w[start:start + BLOCK], g[start:start + BLOCK]
+            total += float(np.dot(wb, wb))
+            s = scratch[:len(wb)]
+            np.multiply(wb, 2 * reg, out=s)
+            gb += s
+        return reg * total
 
 
 def _check_scores(scores, y):

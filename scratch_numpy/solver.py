@@ -47,10 +47,6 @@ import numpy as np
 from scratch_numpy import training
 from scratch_numpy.progress import progress
 from scratch_numpy.training import TrainingDivergedError
-from scratch_numpy.validation import check_int, check_real
-
-UPDATE_RULES = ("sgd", "sgd_momentum")
-SAMPLERS = ("epoch", "replace", "distinct")
 # Elements per block of the in-place update: the blocks of a parameter, its velocity and
 # its gradient (float32: 128 KiB each) stay in a 1 MiB L2 cache between the ufuncs.
 BLOCK = 1 << 15
@@ -60,7 +56,7 @@ def _all_finite(params: dict) -> bool:
     return all(np.isfinite(p).all() for p in params.values())
 
 
-class Solver:
+class Solver(training.SolverOptions):
     """Minibatch SGD on ``params`` with the loss ``loss_fn``; see the module docstring.
 
     X (N, D), y (N,): training rows; X_val, y_val: validation rows or None.
@@ -71,58 +67,30 @@ class Solver:
     validation accuracy reaches it; on_epoch: ``f(history) -> bool`` after each
     epoch record (validation data only), true stops; verbose: a line per epoch,
     and per ``print_every`` steps when given; progress: a bar labelled ``label``.
+    The keyword options (update_rule, learning_rate, momentum, lr_decay,
+    decay_every, batch_size, num_iters, stop_at_val_acc, on_epoch,
+    check_every_step, verbose, print_every, progress, label) and their defaults
+    are those of ``training.SolverOptions._set_options``, shared with the torch solver.
     """
 
     def __init__(self, params: dict, loss_fn: Callable, X, y, X_val=None, y_val=None, *,
-                 predict_fn: Callable | None = None, update_rule: str = "sgd",
-                 learning_rate=1e-3, momentum=0.0, lr_decay=1.0, decay_every=None,
-                 batch_size=200, num_iters=100, batches="epoch", rng=None,
+                 predict_fn: Callable | None = None, batches="epoch", rng=None,
                  augment: Callable | None = None, monitor_size=1000,
-                 epoch_metrics: Callable[[], dict] | None = None, stop_at_val_acc=None,
-                 on_epoch: Callable[[dict], bool] | None = None,
-                 check_every_step: bool = False, verbose: bool = False, print_every=None,
-                 progress: bool = False, label: str = "train"):
-        if update_rule not in UPDATE_RULES:
-            raise ValueError(f"unknown update_rule {update_rule!r}; choose one of {UPDATE_RULES}")
-        validating = X_val is not None
-        if not validating and not check_every_step:
-            raise ValueError("without validation data there is no best epoch to fall back on: "
-                             "use check_every_step=True")
+                 epoch_metrics: Callable[[], dict] | None = None, **options):
+        self._set_options(len(y), None if X_val is None else len(y_val), batches=batches, **options)
         not_contiguous = [k for k, v in params.items() if not v.flags.c_contiguous]
         if not_contiguous:
             raise ValueError(f"parameters {', '.join(not_contiguous)} are not C-contiguous arrays: "
                              "the solver updates them in place, block by block")
         self.params, self.loss_fn, self.predict_fn = params, loss_fn, predict_fn
         self.X, self.y, self.X_val, self.y_val = X, y, X_val, y_val
-        self.update_rule = update_rule
-        self.learning_rate = check_real(learning_rate, "learning_rate", low=0,
-                                        low_open=not validating)
-        self.momentum = check_real(momentum, "momentum", 0, 1, high_open=True)
-        self.lr_decay = check_real(lr_decay, "lr_decay", 0, 1)
-        self.batch_size = check_int(batch_size, "batch_size")
-        self.num_iters = check_int(num_iters, "num_iters")
-        num_train = len(y)
-        if num_train == 0 or (validating and len(y_val) == 0):
-            raise ValueError("training and validation sets must not be empty")
-        self.per_epoch = training.iterations_per_epoch(num_train, self.batch_size)
-        self.decay_every = self.per_epoch if decay_every is None else check_int(decay_every, "decay_every")
         self.rng = rng if rng is not None else np.random.default_rng()
-        self.batches = self._batch_source(batches, num_train)
+        self.batches = self._batch_source(batches, len(y))
         self.augment, self.epoch_metrics = augment, epoch_metrics
-        self.monitor = training.monitor_rows(num_train, monitor_size) if validating else None
-        self.stop_at_val_acc = stop_at_val_acc
-        if on_epoch is not None and not validating:
-            raise ValueError("on_epoch needs validation data: "
-                             "it is called after each epoch's record")
-        self.on_epoch = on_epoch
-        self.check_every_step = check_every_step
-        self.verbose, self.print_every = verbose, print_every
-        self.progress, self.label = progress, label
+        self.monitor = training.monitor_rows(len(y), monitor_size) if X_val is not None else None
 
     def _batch_source(self, batches, num_train: int):
         if isinstance(batches, str):
-            if batches not in SAMPLERS:
-                raise ValueError(f"unknown batches {batches!r}; choose one of {SAMPLERS} or give indices")
             if batches == "epoch":
                 return training.epoch_batches(num_train, self.batch_size, self.num_iters, self.rng)
             return training.minibatches(self.rng, num_train, self.batch_size, self.num_iters,
@@ -191,13 +159,6 @@ class Solver:
         return TrainingDivergedError(
             training.divergence_message(iteration, what, self.learning_rate, self.history, kept_best),
             iteration, self.history)
-
-    def _stop_requested(self) -> bool:
-        """After an epoch's record: the target accuracy is reached, or ``on_epoch`` says stop."""
-        if (self.stop_at_val_acc is not None
-                and self.history["val_acc_history"][-1] >= self.stop_at_val_acc):
-            return True
-        return self.on_epoch is not None and bool(self.on_epoch(self.history))
 
     def train(self) -> dict:
         """Run all steps; returns the history dict (see ``scratch_numpy.training.new_history``)."""

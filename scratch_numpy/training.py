@@ -22,7 +22,10 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from scratch_numpy.validation import check_int
+from scratch_numpy.validation import check_int, check_real
+
+UPDATE_RULES = ("sgd", "sgd_momentum")
+SAMPLERS = ("epoch", "replace", "distinct")
 
 # The per-epoch lists of a history dict (plus one ``<metric>_history`` per model metric).
 EPOCH_KEYS = ("epochs", "train_acc_history", "val_acc_history", "learning_rate_history",
@@ -166,3 +169,53 @@ class TrainingClock:
         """Exclude the time since ``began`` (a ``time.perf_counter()`` reading)."""
         self._evaluating += time.perf_counter() - began
 
+
+
+class SolverOptions:
+    """The options both solvers take, checked once, the same way, and the stopping rule.
+
+    Each side's ``Solver`` inherits this and passes its keyword options to
+    :meth:`_set_options`; the arguments and their defaults are documented in
+    ``scratch_numpy.solver.Solver``. Model-free: only sizes and numbers.
+    """
+
+    def _set_options(self, num_train: int, num_val: int | None, *, update_rule: str = "sgd",
+                     learning_rate=1e-3, momentum=0.0, lr_decay=1.0, decay_every=None,
+                     batch_size=200, num_iters=100, batches="epoch", stop_at_val_acc=None,
+                     on_epoch=None, check_every_step: bool = False, verbose: bool = False,
+                     print_every=None, progress: bool = False, label: str = "train") -> None:
+        """``num_val``: validation rows, None without validation data."""
+        validating = num_val is not None
+        if update_rule not in UPDATE_RULES:
+            raise ValueError(f"unknown update_rule {update_rule!r}; choose one of {UPDATE_RULES}")
+        if not validating and not check_every_step:
+            raise ValueError("without validation data there is no best epoch to fall back on: "
+                             "use check_every_step=True")
+        if isinstance(batches, str) and batches not in SAMPLERS:
+            raise ValueError(f"unknown batches {batches!r}; choose one of {SAMPLERS} or give indices")
+        if on_epoch is not None and not validating:
+            raise ValueError("on_epoch needs validation data: "
+                             "it is called after each epoch's record")
+        if num_train == 0 or num_val == 0:
+            raise ValueError("training and validation sets must not be empty")
+        self.update_rule = update_rule
+        # A zero rate only evaluates: allowed where there is a validation record to show.
+        self.learning_rate = check_real(learning_rate, "learning_rate", low=0,
+                                        low_open=not validating)
+        self.momentum = check_real(momentum, "momentum", 0, 1, high_open=True)
+        self.lr_decay = check_real(lr_decay, "lr_decay", 0, 1)
+        self.batch_size = check_int(batch_size, "batch_size")
+        self.num_iters = check_int(num_iters, "num_iters")
+        self.per_epoch = iterations_per_epoch(num_train, self.batch_size)
+        self.decay_every = self.per_epoch if decay_every is None else check_int(decay_every, "decay_every")
+        self.stop_at_val_acc, self.on_epoch = stop_at_val_acc, on_epoch
+        self.check_every_step = check_every_step
+        self.verbose, self.print_every = verbose, print_every
+        self.progress, self.label = progress, label
+
+    def _stop_requested(self) -> bool:
+        """After an epoch's record: the target accuracy is reached, or ``on_epoch`` says stop."""
+        if (self.stop_at_val_acc is not None
+                and self.history["val_acc_history"][-1] >= self.stop_at_val_acc):
+            return True
+        return self.on_epoch is not None and bool(self.on_epoch(self.history))

@@ -163,3 +163,22 @@ def output_file(path, suffix: str = "", overwrite: bool = False) -> Path:
     if path.exists() and not overwrite:
         raise UsageError(f"{path} exists; choose another name or pass --overwrite")
     return path
+
+
+def section_command(report_section, description: str, argv: list[str] | None = None) -> int:
+    """The command of a script that is one section of the main job (an experiment):
+    ``--quick``, ``--out`` (its PNG), ``--cifar10-dir``; prints the section's table.
+
+    ``report_section(ctx) -> list[ResultRow]`` is what ``scripts.reproduce`` runs."""
+    from scratch_numpy.data import split_cifar10
+    from scripts.report import ReportContext, format_table
+
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke-test sizes")
+    parser.add_argument("--out", type=output_folder, default="reports", help="folder for the PNG")
+    add_cifar10_argument(parser)
+    args = parser.parse_args(argv)
+    data = load_data(args.cifar10_dir)
+    ctx = ReportContext(data=data, splits=split_cifar10(data), out_dir=args.out, quick=args.quick)
+    print(format_table(report_section(ctx)))
+    return 0

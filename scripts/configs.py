@@ -131,22 +131,25 @@ class FCConfig:
 def train_fc_config(rows: Splits, config: FCConfig, backend: str = "numpy", device: str = "cpu",
                     seed: int = 0, progress: bool = True, num_train: int | None = None,
                     stop_at_val_acc: float | None = None, data_seed: int | None = None,
-                    epoch_metrics=None, verbose: bool = False):
+                    epoch_metrics=None, verbose: bool = False, on_epoch=None,
+                    catch_divergence: bool = True):
     """Train ``config`` on ``rows`` (see ``standardized_rows``); returns (net, history).
 
     ``net`` is a NumPy FullyConnectedNet either way (a torch run's parameters are
     exported losslessly); both backends start from the NumPy initialisation of
     ``seed``. ``data_seed`` (default ``seed``) draws the minibatches and flips, so
     runs can differ in their initialisation only. ``epoch_metrics(net) -> dict``
-    (numpy backend) is recorded every epoch. A diverged run prints why and returns
-    what it recorded.
+    (numpy backend) is recorded every epoch; ``on_epoch(history) -> bool`` is the
+    solver's per-epoch hook. A diverged run prints why and returns what it recorded;
+    with ``catch_divergence=False`` the ``TrainingDivergedError`` propagates instead.
     """
     X, y = rows.X_train[:num_train], rows.y_train[:num_train]
     num_iters = max(int(round(config.epochs * len(y) / config.batch_size)), 1)
     kwargs = dict(learning_rate=config.learning_rate, learning_rate_decay=config.learning_rate_decay,
                   num_iters=num_iters, batch_size=config.batch_size, momentum=config.momentum,
                   seed=seed if data_seed is None else data_seed, augment_flip=config.augment_flip,
-                  progress=progress, stop_at_val_acc=stop_at_val_acc, verbose=verbose)
+                  progress=progress, stop_at_val_acc=stop_at_val_acc, verbose=verbose,
+                  on_epoch=on_epoch)
     net = FullyConnectedNet(list(config.hidden_dims), X.shape[1], NUM_CLASSES, reg=config.reg,
                             weight_scale=config.weight_scale, dtype=np.float32, seed=seed,
                             activation=config.activation)
@@ -163,6 +166,8 @@ def train_fc_config(rows: Splits, config: FCConfig, backend: str = "numpy", devi
                 net = FullyConnectedNet.from_params(tnet.numpy_params(), config.activation,
                                                     config.reg)
     except TrainingDivergedError as exc:
+        if not catch_divergence:
+            raise
         print(f"  {exc}")
         history = exc.history
     return net, history

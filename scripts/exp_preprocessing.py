@@ -23,18 +23,17 @@ and test) instead of the 49,000 training images, same runs, several seeds.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from scratch_numpy.data import NUM_CLASSES, Splits, split_cifar10
+from scratch_numpy.data import NUM_CLASSES, Splits
 from scratch_numpy.fc_net import FullyConnectedNet
 from scratch_numpy.linear_classifier import Softmax
 from scratch_numpy.preprocessing import PREPROCESSING_FORMS, FormPreprocessor
-from scripts.cli import add_cifar10_argument, command, load_data, output_folder
-from scripts.report import ReportContext, ResultRow, format_table, save_figure
+from scripts.cli import command, section_command
+from scripts.report import ReportContext, ResultRow, save_figure
 
 RATE_FACTORS = (1.0, 3.0, 10.0, 30.0, 100.0)
 NET_RATES = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
@@ -175,16 +174,7 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke-test sizes")
-    parser.add_argument("--out", type=output_folder, default="reports", help="folder for the PNG")
-    add_cifar10_argument(parser)
-    args = parser.parse_args(argv)
-    data = load_data(args.cifar10_dir)
-    ctx = ReportContext(data=data, splits=split_cifar10(data), out_dir=args.out, quick=args.quick)
-    print(format_table(report_section(ctx)))
-    return 0
-
+    return section_command(report_section, __doc__, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

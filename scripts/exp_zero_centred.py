@@ -19,17 +19,15 @@ with the training curves of the three activations.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
-from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import standardized_rows
-from scripts.cli import add_cifar10_argument, command, load_data, output_folder
+from scripts.cli import command, section_command
 from scripts.configs import FCConfig, train_fc_config
-from scripts.report import ReportContext, ResultRow, format_table, save_figure
+from scripts.report import ReportContext, ResultRow, save_figure
 
 
 @dataclass(frozen=True)
@@ -123,16 +121,7 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke-test sizes")
-    parser.add_argument("--out", type=output_folder, default="reports", help="folder for the PNG")
-    add_cifar10_argument(parser)
-    args = parser.parse_args(argv)
-    data = load_data(args.cifar10_dir)
-    ctx = ReportContext(data=data, splits=split_cifar10(data), out_dir=args.out, quick=args.quick)
-    print(format_table(report_section(ctx)))
-    return 0
-
+    return section_command(report_section, __doc__, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

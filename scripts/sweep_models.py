@@ -24,9 +24,10 @@ from typing import Callable
 import numpy as np
 
 from scratch_numpy.data import Splits
-from scratch_numpy.preprocessing import linear_rows, network_rows
-from scripts.configs import (LINEAR_CHOSEN, LINEAR_CLASSIFIERS, LINEAR_SCHEDULE, NET_CHOSEN,
-                             NetConfig, fit_linear, fit_linear_torch, train_net_config)
+from scratch_numpy.preprocessing import linear_rows, network_rows, standardized_rows
+from scripts.configs import (FC_CHOSEN, LINEAR_CHOSEN, LINEAR_CLASSIFIERS, LINEAR_SCHEDULE,
+                             NET_CHOSEN, FCConfig, NetConfig, fit_linear, fit_linear_torch,
+                             train_fc_config, train_net_config)
 from scripts.linear_classifiers import SEARCH_GRID as LINEAR_GRID
 from scripts.sweep_space import FLAG, Dimension, Param, integer, one_of, real
 
@@ -122,8 +123,48 @@ TWO_LAYER_NET = SweepModel(
     epochs=lambda config, num_train: config["epochs"], per_epoch=True)
 
 
+# The fully-connected net tunes its shape as a width and a depth: hidden_dims is
+# (hidden_size,) * num_hidden_layers, the shape of the project's chosen net.
+FC_PARAMS = dict(hidden_size=integer(), num_hidden_layers=integer(0),
+                 learning_rate=real(0, low_open=True), learning_rate_decay=real(0, 1),
+                 reg=real(0), epochs=real(0, low_open=True),
+                 momentum=real(0, 1, high_open=True), batch_size=integer(),
+                 weight_scale=one_of("he", "xavier"), augment_flip=FLAG,
+                 activation=one_of("relu", "sigmoid", "tanh"))
+
+
+def fc_config(config: dict) -> FCConfig:
+    """A sweep's flat fc_net configuration as the FCConfig it trains."""
+    shape = {k: config[k] for k in ("hidden_size", "num_hidden_layers")}
+    rest = {k: v for k, v in config.items() if k not in shape}
+    return FCConfig(hidden_dims=(shape["hidden_size"],) * shape["num_hidden_layers"], **rest)
+
+
+def fc_fit(data: Splits, config: dict, backend: str, device: str, seed: int, on_epoch):
+    net, _ = train_fc_config(data, fc_config(config), backend=backend, device=device, seed=seed,
+                             progress=False, on_epoch=on_epoch, catch_divergence=False)
+    return net
+
+
+def _fc_base() -> dict:
+    """FC_CHOSEN as flat sweep values (its hidden layers all have one width)."""
+    base = asdict(FC_CHOSEN)
+    dims = base.pop("hidden_dims")
+    assert len(set(dims)) == 1, "FC_CHOSEN's hidden layers must share one width"
+    return {"hidden_size": dims[0], "num_hidden_layers": len(dims), **base}
+
+
+FC_NET = SweepModel(
+    params=FC_PARAMS, base=_fc_base(),
+    default_space={"learning_rate": Dimension("loguniform", (3e-3, 3e-2)),
+                   "reg": Dimension("loguniform", (1e-4, 1e-2)),
+                   "num_hidden_layers": Dimension("choice", (2, 3, 4))},
+    default_samples=12, rows=standardized_rows, fit=fc_fit,
+    epochs=lambda config, num_train: config["epochs"], per_epoch=True)
+
+
 MODELS = {"svm": linear_model("svm"), "softmax": linear_model("softmax"),
-          "two_layer_net": TWO_LAYER_NET}
+          "two_layer_net": TWO_LAYER_NET, "fc_net": FC_NET}
 
 
 # ---- data ------------------------------------------------------------------------------
