@@ -66,6 +66,9 @@ def test_csv_json_and_top_table_hold_every_trial():
     assert records[0]["config"]["epochs"] == 4.0
     top = format_top(rows, count=2).splitlines()
     assert len(top) == 4 and top[2].startswith("| 1 | 0.550 | done | 4 |")
+    assert top[0].endswith("| seconds | learning_rate | reg |")
+    same = [dict(r, config={"epochs": 4.0}) for r in rows[:2]]  # nothing varies: no empty column
+    assert format_top(same).splitlines()[0] == "| rank | val acc | status | epochs | seconds |"
 
 
 @pytest.mark.parametrize("rows", [table(), [r for r in table() if r["status"] == "failed"]],

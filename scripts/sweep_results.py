@@ -113,8 +113,8 @@ def table_json(rows: list[dict]) -> str:
 def format_top(rows: list[dict], count: int = 5) -> str:
     """The first ``count`` rows as a Markdown table (config: the varying keys)."""
     keys = varying_keys(rows)
-    lines = ["| rank | val acc | status | epochs | seconds | " + " | ".join(keys) + " |",
-             "| --- " * (5 + len(keys)) + "|"]
+    header = ["rank", "val acc", "status", "epochs", "seconds", *keys]
+    lines = ["| " + " | ".join(header) + " |", "| --- " * len(header) + "|"]
     for r in rows[:count]:
         cells = [str(r["rank"]), f"{r['val_acc']:.3f}", r["status"], f"{r['epochs']:g}",
                  f"{r['seconds']:.0f}"] + [format_value(r["config"][k]) for k in keys]
