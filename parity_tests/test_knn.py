@@ -324,7 +324,7 @@ def test_predict_before_train(side):
 
 @pytest.mark.parametrize("side", ["numpy", "torch"])
 def test_feature_count_mismatch(side):
-    with pytest.raises(ValueError, match="X_test has 5 features per row but the training data has 3"):
+    with pytest.raises(ValueError, match="X_test has 5 features per row but the classifier expects 3"):
         _trained(side).predict(np.zeros((2, 5)))
 
 
@@ -358,7 +358,7 @@ def test_bad_training_data(side):
     X = np.zeros((4, 3))
     with pytest.raises(ValueError, match="3 labels but X has 4 rows"):
         model.train(X, np.array([0, 1, 0]))
-    with pytest.raises(ValueError, match="integer labels"):
+    with pytest.raises(ValueError, match="integer class labels"):
         model.train(X, np.zeros(4))
     with pytest.raises(ValueError, match="labels must be >= 0"):
         model.train(X, np.array([0, -1, 0, 1]))

@@ -9,6 +9,10 @@ cross-entropy plus ``reg * sum_l |Wl|^2``; autograd gives the gradients.
 :func:`train_fc_net` runs the torch solver (``ref_torch/solver.py``) on the
 module's device: the training set is moved there once and every minibatch is
 gathered (and flipped) there.
+
+Every public entry point checks its inputs as the NumPy twin does, with its messages
+(``ref_torch/validation.py``), once per call; the solver's steps run :func:`fc_loss`
+unchecked.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ref_torch.devices import resolve_device, to_tensor, torch_dtype
-from ref_torch.layers import ACTIVATIONS
+from ref_torch.layers import ACTIVATIONS, l2_term
 from ref_torch.solver import Solver
-from ref_torch.two_layer_net import _labels, random_flips
+from ref_torch.two_layer_net import random_flips
+from ref_torch.validation import check_label_tensor, check_tensor
 from scratch_numpy.data import NUM_FEATURES
-from scratch_numpy.validation import check_int, check_real, check_reg
+from scratch_numpy.validation import (check_array, check_has_rows, check_int, check_params, check_real,
+                                      check_reg, check_width, count_layers, param_dtype)
 
 INITS = {"xavier": lambda fan_in: math.sqrt(1.0 / fan_in),
          "he": lambda fan_in: math.sqrt(2.0 / fan_in)}
@@ -45,10 +51,7 @@ def fc_loss(X, y, params: dict, activation: str, reg: float) -> torch.Tensor:
     num_layers = len(params) // 2
     weights = [params[f"W{l}"] for l in range(1, num_layers + 1)]
     biases = [params[f"b{l}"] for l in range(1, num_layers + 1)]
-    loss = F.cross_entropy(fc_scores(X, weights, biases, activation), y)
-    if reg:
-        loss = loss + reg * sum((W * W).sum() for W in weights)
-    return loss
+    return F.cross_entropy(fc_scores(X, weights, biases, activation), y) + l2_term(reg, *weights)
 
 
 class FullyConnectedNet(nn.Module):
@@ -109,24 +112,18 @@ class FullyConnectedNet(nn.Module):
     @classmethod
     def from_numpy_params(cls, params: dict, activation: str = "relu", reg: float = 0.0,
                           device="cpu") -> "FullyConnectedNet":
-        """A module holding exactly ``params`` (NumPy arrays W1, b1, ..., WL, bL; dtype from W1)."""
-        num_layers = sum(1 for name in params if name.startswith("W"))
-        names = [f"{k}{l}" for l in range(1, num_layers + 1) for k in ("W", "b")]
-        missing = [k for k in names if k not in params]
-        if num_layers == 0 or missing or len(params) != len(names):
-            raise ValueError(f"parameters W1, b1, ..., WL, bL expected, got {sorted(params)}")
-        shapes = [np.shape(params[f"W{l}"]) for l in range(1, num_layers + 1)]
-        if any(len(s) != 2 for s in shapes) or any(a[1] != b[0] for a, b in zip(shapes, shapes[1:])):
-            raise ValueError(f"the weight shapes do not chain: {shapes}")
-        W1 = np.asarray(params["W1"])
+        """A module holding exactly ``params`` (NumPy arrays W1, b1, ..., WL, bL: finite,
+        real-valued, shapes that chain; dtype W1's when float32 or float64, else float64),
+        checked as ``scratch_numpy``'s ``FullyConnectedNet.from_params`` checks them."""
+        num_layers = count_layers(params)
+        shapes = [check_array(params.get(f"W{l}"), f"W{l}", 2).shape for l in range(1, num_layers + 1)]
         net = cls([s[1] for s in shapes[:-1]], shapes[0][0], shapes[-1][1], reg=reg,
-                  weight_scale=0.0, activation=activation, dtype=W1.dtype, device=device)
+                  weight_scale=0.0, activation=activation, dtype=param_dtype(np.asarray(params["W1"])),
+                  device=device)
+        check_params(params, {name: tuple(p.shape) for name, p in net.param_dict.items()})
         with torch.no_grad():
             for name, target in net.param_dict.items():
-                value = np.asarray(params[name])
-                if value.shape != tuple(target.shape):
-                    raise ValueError(f"{name} has shape {value.shape}, expected {tuple(target.shape)}")
-                target.copy_(to_tensor(value.astype(W1.dtype), target.device))
+                target.copy_(to_tensor(np.asarray(params[name]), target.device))
         return net
 
     def numpy_params(self) -> dict:
@@ -134,14 +131,14 @@ class FullyConnectedNet(nn.Module):
         return {name: p.detach().cpu().numpy().copy() for name, p in self.param_dict.items()}
 
     def _as_input(self, X) -> torch.Tensor:
-        X = X if isinstance(X, torch.Tensor) else to_tensor(np.asarray(X), self.device)
-        if X.ndim > 2:  # images (N, d1, ..., dk), flattened per row as the NumPy net does
+        """Finite rows (N, D) on the module's device and dtype; images (N, d1, ..., dk) are
+        flattened per row, as the NumPy net does."""
+        X = X if isinstance(X, torch.Tensor) else np.asarray(X)
+        if X.ndim > 2:
             X = X.reshape(X.shape[0], -1)
-        if X.ndim != 2 or X.shape[1] != self.W1.shape[0]:
-            raise ValueError(f"X must be (N, {self.W1.shape[0]}), got shape {tuple(X.shape)}")
-        if not torch.isfinite(X).all():
-            raise ValueError("X contains NaN or infinite values")
-        return X.to(device=self.device, dtype=self.dtype)
+        X = check_tensor(X, "X", 2, self.device)
+        check_width(X.shape[1], self.W1.shape[0], "X", "the network")
+        return X.to(dtype=self.dtype)
 
     def forward(self, X) -> torch.Tensor:
         """Scores (N, C)."""
@@ -155,15 +152,17 @@ class FullyConnectedNet(nn.Module):
         X = self._as_input(X)
         if y is None:
             return self(X)
-        y = _labels(y, X.shape[0], self.param_dict[f"W{self.num_layers}"].shape[1], "y", self.device)
-        if X.shape[0] == 0:
-            raise ValueError("X has no rows: the loss of zero examples is undefined")
+        y = check_label_tensor(y, X.shape[0], self.param_dict[f"W{self.num_layers}"].shape[1],
+                               device=self.device)
+        check_has_rows(X.shape[0])
         return fc_loss(X, y, self.param_dict, self.activation, self.reg)
 
     @torch.no_grad()
     def predict(self, X, batch_size: int = 5000) -> torch.Tensor:
+        """Predicted labels (N,) int64 on the module's device, in row chunks."""
         X = self._as_input(X)
-        labels = []
+        batch_size = check_int(batch_size, "batch_size")
+        labels = [torch.zeros(0, dtype=torch.int64, device=self.device)]
         for i in range(0, X.shape[0], batch_size):
             scores = self(X[i:i + batch_size])
             # Labels are never taken from NaN or infinite scores (argmax would say class 0).
@@ -185,7 +184,8 @@ def train_fc_net(net: FullyConnectedNet, X, y, X_val, y_val, learning_rate=1e-3,
     device = net.device
     X, X_val = net._as_input(X), net._as_input(X_val)
     C = net.param_dict[f"W{net.num_layers}"].shape[1]
-    y, y_val = _labels(y, X.shape[0], C, "y", device), _labels(y_val, X_val.shape[0], C, "y_val", device)
+    y = check_label_tensor(y, X.shape[0], C, device=device)
+    y_val = check_label_tensor(y_val, X_val.shape[0], C, "y_val", device)
     if augment_flip and X.shape[1] != NUM_FEATURES:
         raise ValueError(f"flip augmentation needs rows of 32x32x3 images, got width {X.shape[1]}")
     generator = torch.Generator(device=device)

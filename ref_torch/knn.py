@@ -34,7 +34,8 @@ import torch
 from ref_torch.devices import resolve_device, torch_dtype
 from ref_torch.knn_search import (DEFAULT_CHUNK_SIZE, l2_train_summary, max_abs, nearest_neighbors_l2,
                                   power_of_two_scale, scaled_sq_norms)
-from scratch_numpy.validation import check_int
+from ref_torch.validation import check_label_tensor, check_tensor
+from scratch_numpy.validation import check_int, check_width
 
 METRICS = ("l2", "l1")
 SEARCHES = ("plain", "fast")
@@ -52,18 +53,11 @@ def check_k(k, num_train: int) -> int:
 
 def _as_rows(X, name: str, device, dtype=None) -> torch.Tensor:
     """Finite (N, D) float tensor on ``device`` in ``dtype`` (default: float32
-    stays float32, anything else becomes float64)."""
-    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must have 2 dimensions (N, D), got shape {tuple(X.shape)}")
-    if X.dtype == torch.bool or X.is_complex():
-        raise ValueError(f"{name} must be a real-valued array, got dtype {X.dtype}")
+    stays float32, anything else becomes float64), checked as the NumPy twin checks it."""
+    X = check_tensor(X, name, 2, device)
     if dtype is None:
         dtype = torch.float32 if X.dtype == torch.float32 else torch.float64
-    X = X.to(device=device, dtype=dtype)
-    if not torch.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return X
+    return X.to(dtype=dtype)
 
 
 def nearest_from_distances(dists: torch.Tensor, k: int) -> torch.Tensor:
@@ -111,19 +105,13 @@ class KNearestNeighbor:
     def train(self, X, y) -> "KNearestNeighbor":
         """Memorize X (num_train, D) and non-negative integer labels y (num_train,)."""
         X = _as_rows(X, "X", self.device)
-        y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
-        if y.ndim != 1 or y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
-            raise ValueError(f"y must be a 1-D array of integer labels, got {y.dtype} of shape {tuple(y.shape)}")
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"y has {y.shape[0]} labels but X has {X.shape[0]} rows")
+        y = check_label_tensor(y, X.shape[0], None, device=self.device)
         if X.shape[0] == 0:
             raise ValueError("cannot train on zero rows")
-        if int(y.min()) < 0:
-            raise ValueError(f"labels must be >= 0, found {int(y.min())}")
         # Kept in its own precision (float32 rows are not widened: the exact
         # re-rank widens only the rows it gathers).
         self.X_train = X
-        self.y_train = y.to(self.device, torch.int64)
+        self.y_train = y
         self.num_classes = int(y.max()) + 1
         self._train_max_abs = max_abs(X)
         self._rows: dict[torch.dtype, tuple] = {}  # dtype -> (scale, scaled rows, float64 squared norms)
@@ -134,9 +122,7 @@ class KNearestNeighbor:
         if self.X_train is None:
             raise ValueError("the classifier is not trained: call train(X, y) before predicting")
         X = _as_rows(X, "X_test", self.device, torch.float64)
-        if X.shape[1] != self.X_train.shape[1]:
-            raise ValueError(f"X_test has {X.shape[1]} features per row but the training data has "
-                             f"{self.X_train.shape[1]}")
+        check_width(X.shape[1], self.X_train.shape[1], "X_test", "the classifier")
         return X
 
     def _train_rows(self, dtype: torch.dtype, scale: float):

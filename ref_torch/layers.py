@@ -6,6 +6,11 @@ scalar ``L = sum(out * dout)`` with a fixed random ``dout``: its gradient with
 respect to each input is exactly what ``*_backward(dout, cache)`` must return
 (the kinds ``affine``, ``relu``, ``sigmoid``, ``tanh``, ``softmax_scores`` and
 ``svm_scores`` of ``ref_torch/kinds.py``).
+
+The public functions check their inputs as the NumPy twins do, with the same
+messages (``ref_torch/validation.py``); the loss layers also refuse a non-finite
+loss of finite scores. ``cross_entropy``, ``hinge`` and ``l2_term`` are the
+unchecked paths the losses and training loops build on.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from scratch_numpy.validation import check_real
+from ref_torch.validation import check_finite_loss, check_label_tensor, check_tensor
+from scratch_numpy.validation import check_affine_shapes, check_delta, check_has_rows
 
 SVM_DELTA = 1.0  # the SVM margin; the NumPy side's scratch_numpy.linear_svm.SVM_DELTA
 
 
 def affine_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``x (N, ...) -> x.reshape(N, D) @ w (D, M) + b (M,)``."""
+    check_affine_shapes(tuple(x.shape), tuple(w.shape), tuple(b.shape))
     return x.reshape(x.shape[0], -1) @ w + b
 
 
@@ -39,18 +46,45 @@ def tanh_forward(x: torch.Tensor) -> torch.Tensor:
 ACTIVATIONS = {"relu": relu_forward, "sigmoid": sigmoid_forward, "tanh": tanh_forward}
 
 
-def softmax_loss(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean softmax cross-entropy of ``scores (N, C)`` for labels ``y (N,)``."""
+def l2_term(reg: float, *weights: torch.Tensor):
+    """``reg * sum_k sum(W_k**2)``; exactly 0 when ``reg == 0``, since ``0 * inf`` would be
+    NaN for a finite weight whose square overflows (the NumPy side's ``l2_penalty``)."""
+    if reg == 0:
+        return 0.0
+    return reg * sum((W * W).sum() for W in weights)
+
+
+def cross_entropy(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """:func:`softmax_loss` without the checks (labels already in ``0..C-1``)."""
     return F.cross_entropy(scores, y)
 
 
-def svm_loss(scores: torch.Tensor, y: torch.Tensor, delta: float = SVM_DELTA) -> torch.Tensor:
-    """Mean multiclass hinge loss with margin ``delta`` (default 1), correct class excluded.
+def hinge(scores: torch.Tensor, y: torch.Tensor, delta: float = SVM_DELTA) -> torch.Tensor:
+    """:func:`svm_loss` without the checks.
 
     relu rather than clamp: relu's derivative at a zero margin is 0, as in the
     NumPy indicator 1(margin > 0).
     """
     correct = scores.gather(1, y.reshape(-1, 1))
     others = torch.ones_like(scores).scatter_(1, y.reshape(-1, 1), 0.0)
-    delta = check_real(delta, "delta", low=0)  # the same check as the NumPy side's
     return (torch.relu(scores - correct + delta) * others).sum() / scores.shape[0]
+
+
+def _check_scores(scores, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """Finite scores (N, C), N >= 1 (integers as float64, as NumPy does), labels in 0..C-1."""
+    scores = check_tensor(scores, "scores", 2)
+    if not scores.is_floating_point():
+        scores = scores.double()
+    check_has_rows(scores.shape[0], "scores")
+    return scores, check_label_tensor(y, scores.shape[0], scores.shape[1], device=scores.device)
+
+
+def softmax_loss(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean softmax cross-entropy of ``scores (N, C)`` for labels ``y (N,)``."""
+    return check_finite_loss(cross_entropy(*_check_scores(scores, y)))
+
+
+def svm_loss(scores: torch.Tensor, y: torch.Tensor, delta: float = SVM_DELTA) -> torch.Tensor:
+    """Mean multiclass hinge loss with margin ``delta`` (default 1), correct class excluded."""
+    scores, y = _check_scores(scores, y)
+    return check_finite_loss(hinge(scores, y, check_delta(delta)))

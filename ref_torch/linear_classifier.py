@@ -6,7 +6,8 @@ same update ``W <- W - lr_t * dL/dW`` (plain SGD, no momentum) and the same
 step schedule ``lr_t = learning_rate * lr_decay ** (t // decay_every)``
 (``ref_torch/solver.py``, parameters checked after every step). Given the same
 initial ``W`` and the same minibatch indices (``batch_indices``), both follow
-the same trajectory.
+the same trajectory. Inputs are checked once per call, as the NumPy twin checks
+them and with its messages; each step runs the unchecked ``*_loss_core``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import numpy as np
 import torch
 
 from ref_torch.devices import resolve_device, to_tensor, torch_dtype
-from ref_torch.linear_svm import svm_loss
-from ref_torch.softmax import softmax_loss
+from ref_torch.linear_svm import svm_loss_core
+from ref_torch.softmax import softmax_loss_core
 from ref_torch.solver import Solver
-from scratch_numpy.validation import check_reg
+from ref_torch.validation import check_label_tensor, check_tensor
+from scratch_numpy.validation import check_array, check_reg, check_width
 
 INIT_SCALE = 1e-3
 
@@ -39,7 +41,8 @@ class TorchLinearClassifier:
         self.W: torch.Tensor | None = None
 
     def set_weights(self, W) -> None:
-        """Start from the NumPy array ``W`` (D, C) (copied)."""
+        """Start from the NumPy array ``W`` (D, C) (copied; finite, real-valued)."""
+        W = check_array(W, "W", 2)
         self.W = to_tensor(np.array(W, copy=True), self.device).to(self.dtype)
 
     def weights(self) -> np.ndarray:
@@ -58,10 +61,13 @@ class TorchLinearClassifier:
         (a ValueError) when the loss or W stops being finite, keeping the last
         finite W.
         """
-        reg = check_reg(reg)
-        X_dev = to_tensor(X, self.device).to(self.dtype)
-        y_dev = to_tensor(np.asarray(y, dtype=np.int64), self.device)
+        X_dev = check_tensor(X, "X", 2, self.device).to(self.dtype)
         num_train, dim = X_dev.shape
+        num_classes = self.W.shape[1] if self.W is not None else None
+        y_dev = check_label_tensor(y, num_train, num_classes, device=self.device)
+        reg = check_reg(reg)
+        if self.W is not None:
+            check_width(dim, self.W.shape[0], "X", f"W of shape {tuple(self.W.shape)}")
         generator = torch.Generator().manual_seed(0 if seed is None else seed)
         params = {}
         # Built first so that a refused option leaves the classifier untouched.
@@ -87,13 +93,15 @@ class TorchLinearClassifier:
         """Predicted labels (N,) for NumPy rows X (N, D)."""
         if self.W is None:
             raise ValueError("predict called before train: W is None")
-        scores = to_tensor(X, self.device).to(self.dtype) @ self.W
+        X = check_tensor(X, "X", 2, self.device)
+        check_width(X.shape[1], self.W.shape[0], "X", f"W of shape {tuple(self.W.shape)}")
+        scores = X.to(self.dtype) @ self.W
         return scores.argmax(dim=1).cpu().numpy()
 
 
 class TorchLinearSVM(TorchLinearClassifier):
-    loss_fn = staticmethod(svm_loss)
+    loss_fn = staticmethod(svm_loss_core)
 
 
 class TorchSoftmax(TorchLinearClassifier):
-    loss_fn = staticmethod(softmax_loss)
+    loss_fn = staticmethod(softmax_loss_core)

@@ -10,6 +10,10 @@ cross-entropy plus ``reg * (|W1|^2 + |W2|^2)``; autograd gives the gradients.
 solver's algorithm on cpu or cuda: the whole training set is moved to the
 device once and every minibatch is gathered there, so no image crosses the
 host-device link after the start.
+
+Every public entry point checks its inputs as the NumPy twin does, with its messages
+(``ref_torch/validation.py``), once per call; the solver's steps run :func:`net_loss`
+unchecked.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ref_torch.devices import resolve_device, to_tensor, torch_dtype
-from ref_torch.layers import ACTIVATIONS
+from ref_torch.layers import ACTIVATIONS, l2_term
 from ref_torch.solver import Solver
+from ref_torch.validation import check_finite_loss, check_label_tensor, check_tensor
 from scratch_numpy.data import IMAGE_SHAPE, NUM_FEATURES
-from scratch_numpy.validation import check_int, check_labels, check_real, check_reg
+from scratch_numpy.validation import (check_array, check_has_rows, check_int, check_params, check_real,
+                                      check_reg, check_width, param_dtype)
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 SATURATION_THRESHOLD = 0.01  # same definition of a saturated unit as the NumPy side
@@ -35,9 +41,10 @@ def scores_of(X, W1, b1, W2, b2, activation: str):
 
 
 def net_loss(X, y, W1, b1, W2, b2, activation: str, reg: float):
-    """Mean softmax cross-entropy + ``reg * (sum W1^2 + sum W2^2)``."""
+    """Mean softmax cross-entropy + ``reg * (sum W1^2 + sum W2^2)`` (the L2 term exactly 0 at
+    ``reg == 0``); inputs not checked."""
     scores = scores_of(X, W1, b1, W2, b2, activation)
-    return F.cross_entropy(scores, y) + reg * ((W1 * W1).sum() + (W2 * W2).sum())
+    return F.cross_entropy(scores, y) + l2_term(reg, W1, W2)
 
 
 class TwoLayerNet(nn.Module):
@@ -78,22 +85,18 @@ class TwoLayerNet(nn.Module):
 
     @classmethod
     def from_numpy_params(cls, params: dict, activation: str = "relu", device="cpu") -> "TwoLayerNet":
-        """A module holding exactly ``params`` (NumPy arrays; dtype taken from W1)."""
-        missing = [k for k in PARAM_NAMES if k not in params]
-        if missing:
-            raise ValueError(f"parameters missing: {', '.join(missing)}")
-        W1, W2 = np.asarray(params["W1"]), np.asarray(params["W2"])
-        if W1.ndim != 2 or W2.ndim != 2 or W1.shape[1] != W2.shape[0]:
-            raise ValueError(f"W1 (D, H) and W2 (H, C) do not fit: {W1.shape}, {W2.shape}")
+        """A module holding exactly ``params`` (NumPy arrays W1, b1, W2, b2: finite, real-valued,
+        shapes that chain; dtype W1's when float32 or float64, else float64), checked as
+        ``scratch_numpy``'s ``TwoLayerNet.from_params`` checks them."""
+        W1 = check_array(params.get("W1"), "W1", 2)
+        W2 = check_array(params.get("W2"), "W2", 2)
         net = cls(W1.shape[0], W1.shape[1], W2.shape[1], std=0.0, activation=activation,
-                  dtype=W1.dtype, device=device)
+                  dtype=param_dtype(W1), device=device)
+        check_params(params, {name: tuple(getattr(net, name).shape) for name in PARAM_NAMES})
         with torch.no_grad():
             for name in PARAM_NAMES:
-                value = np.asarray(params[name])
                 target = getattr(net, name)
-                if value.shape != tuple(target.shape):
-                    raise ValueError(f"{name} has shape {value.shape}, expected {tuple(target.shape)}")
-                target.copy_(to_tensor(value.astype(W1.dtype), target.device))
+                target.copy_(to_tensor(np.asarray(params[name]), target.device))
         return net
 
     def numpy_params(self) -> dict:
@@ -101,12 +104,10 @@ class TwoLayerNet(nn.Module):
         return {name: getattr(self, name).detach().cpu().numpy().copy() for name in PARAM_NAMES}
 
     def _as_input(self, X) -> torch.Tensor:
-        X = X if isinstance(X, torch.Tensor) else to_tensor(np.asarray(X), self.device)
-        if X.ndim != 2 or X.shape[1] != self.W1.shape[0]:
-            raise ValueError(f"X must be (N, {self.W1.shape[0]}), got shape {tuple(X.shape)}")
-        if not torch.isfinite(X).all():
-            raise ValueError("X contains NaN or infinite values")
-        return X.to(device=self.device, dtype=self.dtype)
+        """Finite rows (N, D) (tensor or array) on the module's device and dtype."""
+        X = check_tensor(X, "X", 2, self.device)
+        check_width(X.shape[1], self.W1.shape[0], "X", "the network")
+        return X.to(dtype=self.dtype)
 
     def forward(self, X) -> torch.Tensor:
         """Scores (N, C)."""
@@ -117,13 +118,17 @@ class TwoLayerNet(nn.Module):
         X = self._as_input(X)
         if y is None:
             return self(X)
-        y = _labels(y, X.shape[0], self.W2.shape[1], "y", self.device)
-        return net_loss(X, y, self.W1, self.b1, self.W2, self.b2, self.activation, check_reg(reg))
+        y = check_label_tensor(y, X.shape[0], self.W2.shape[1], device=self.device)
+        check_has_rows(X.shape[0])
+        return check_finite_loss(net_loss(X, y, self.W1, self.b1, self.W2, self.b2, self.activation,
+                                          check_reg(reg)))
 
     @torch.no_grad()
     def predict(self, X, batch_size: int = 5000) -> torch.Tensor:
+        """Predicted labels (N,) int64 on the module's device, in row chunks."""
         X = self._as_input(X)
-        labels = []
+        batch_size = check_int(batch_size, "batch_size")
+        labels = [torch.zeros(0, dtype=torch.int64, device=self.device)]
         for i in range(0, X.shape[0], batch_size):
             scores = self(X[i:i + batch_size])
             # Labels are never taken from NaN or infinite scores (argmax would say class 0).
@@ -155,11 +160,6 @@ def random_flips(X_batch: torch.Tensor, generator: torch.Generator) -> torch.Ten
     return X_batch
 
 
-def _labels(v, n: int, num_classes: int, name: str, device) -> torch.Tensor:
-    v = v.cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
-    return torch.as_tensor(check_labels(v, n, num_classes, name), dtype=torch.int64, device=device)
-
-
 def train_net(net: TwoLayerNet, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
               reg=5e-6, num_iters=100, batch_size=200, momentum=0.0, verbose=False, *,
               seed=None, batch_indices=None, augment_flip=False, progress=False,
@@ -172,7 +172,8 @@ def train_net(net: TwoLayerNet, X, y, X_val, y_val, learning_rate=1e-3, learning
     device = net.device
     X, X_val = net._as_input(X), net._as_input(X_val)
     C = net.W2.shape[1]
-    y, y_val = _labels(y, X.shape[0], C, "y", device), _labels(y_val, X_val.shape[0], C, "y_val", device)
+    y = check_label_tensor(y, X.shape[0], C, device=device)
+    y_val = check_label_tensor(y_val, X_val.shape[0], C, "y_val", device)
     reg = check_reg(reg)
     if augment_flip and X.shape[1] != NUM_FEATURES:
         raise ValueError(f"flip augmentation needs rows of 32x32x3 images, got width {X.shape[1]}")

@@ -27,8 +27,9 @@ from scratch_numpy.layers import (add_l2_term, affine_backward, affine_forward, 
                                   tanh_backward, tanh_forward)
 from scratch_numpy.preprocessing import flip_rows_horizontally, random_flips
 from scratch_numpy.solver import Solver
-from scratch_numpy.validation import (check_array, check_float_dtype, check_int, check_labels,
-                                      check_real, check_reg)
+from scratch_numpy.validation import (check_array, check_float_dtype, check_has_rows, check_int,
+                                      check_labels, check_params, check_real, check_reg, check_width,
+                                      count_layers, layer_param_names, param_dtype)
 
 ACTIVATIONS = {
     "relu": (relu_forward, relu_backward),
@@ -44,9 +45,7 @@ INITS = {
 }
 
 
-def param_names(num_layers: int) -> list[str]:
-    """``["W1", "b1", ..., "WL", "bL"]``."""
-    return [f"{kind}{l}" for l in range(1, num_layers + 1) for kind in ("W", "b")]
+param_names = layer_param_names  # ["W1", "b1", ..., "WL", "bL"]
 
 
 def check_weight_scale(weight_scale):
@@ -124,16 +123,12 @@ class FullyConnectedNet:
     @classmethod
     def from_params(cls, params: dict, activation: str = "relu", reg: float = 0.0) -> "FullyConnectedNet":
         """A network holding copies of ``params`` (W1, b1, ..., WL, bL); dtype from W1."""
-        num_layers = sum(1 for name in params if name.startswith("W"))
-        if num_layers == 0 or set(params) != set(param_names(num_layers)):
-            raise ValueError(f"parameters {', '.join(param_names(max(num_layers, 1)))} expected, "
-                             f"got {', '.join(sorted(params))}")
+        num_layers = count_layers(params)
         shapes = [check_array(params.get(f"W{l}"), f"W{l}", 2).shape
                   for l in range(1, num_layers + 1)]
         W1 = np.asarray(params["W1"])
         net = cls([s[1] for s in shapes[:-1]], shapes[0][0], shapes[-1][1], reg=reg,
-                  weight_scale=0.0, activation=activation,
-                  dtype=W1.dtype if W1.dtype in (np.float32, np.float64) else np.float64)
+                  weight_scale=0.0, activation=activation, dtype=param_dtype(W1))
         net.set_params(params)
         return net
 
@@ -143,13 +138,7 @@ class FullyConnectedNet:
         extra = sorted(set(params) - set(names))
         if extra:
             raise ValueError(f"unexpected parameters {', '.join(extra)} for a {self.num_layers}-layer net")
-        for name in names:
-            if name not in params:
-                raise ValueError(f"parameter {name} missing (got {sorted(params)})")
-            value = check_array(params[name], name, self.params[name].ndim)
-            if value.shape != self.params[name].shape:
-                raise ValueError(f"{name} has shape {value.shape}, the network needs "
-                                 f"{self.params[name].shape}")
+        check_params(params, {name: self.params[name].shape for name in names})
         self.params = {name: np.array(params[name], dtype=self.dtype) for name in names}
 
     def _check_X(self, X) -> np.ndarray:
@@ -159,9 +148,7 @@ class FullyConnectedNet:
         if X.ndim > 2:
             X = X.reshape(X.shape[0], -1)
         X = check_array(X, "X", 2)
-        D = self.params["W1"].shape[0]
-        if X.shape[1] != D:
-            raise ValueError(f"X has {X.shape[1]} features per row but the network expects {D}")
+        check_width(X.shape[1], self.params["W1"].shape[0], "X", "the network")
         return X.astype(self.dtype, copy=False)
 
     # ---- forward and backward ---------------------------------------------------------------
@@ -200,8 +187,7 @@ class FullyConnectedNet:
         if y is None:
             return self._forward(X, keep_caches=False)[0]
         y = check_labels(y, X.shape[0], self.sizes[-1])
-        if X.shape[0] == 0:
-            raise ValueError("X has no rows: the loss of zero examples is undefined")
+        check_has_rows(X.shape[0])
         return self._loss_and_grads(X, y)
 
     def layer_signals(self, X, y) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -247,6 +233,7 @@ class FullyConnectedNet:
     def predict(self, X, batch_size: int = 5000) -> np.ndarray:
         """Predicted labels (N,) = argmax of the scores, in row chunks to bound memory."""
         X = self._check_X(X)
+        batch_size = check_int(batch_size, "batch_size")
         return np.concatenate(
             [self._finite_scores(X[i:i + batch_size]).argmax(axis=1)
              for i in range(0, X.shape[0], batch_size)] or [np.zeros(0, dtype=np.int64)])

@@ -37,7 +37,7 @@ import numpy as np
 from scratch_numpy.knn_search import (DEFAULT_CHUNK_SIZE, first_k_per_row, l1_distances, l1_train_summary,
                                       l2_train_summary, max_abs, nearest_neighbors_l1, nearest_neighbors_l2,
                                       power_of_two_scale)
-from scratch_numpy.validation import check_array, check_int
+from scratch_numpy.validation import check_array, check_int, check_labels, check_width
 
 METRICS = ("l2", "l1")
 
@@ -59,8 +59,6 @@ def check_k(k, num_train: int) -> int:
 def _as_rows(X, name: str) -> np.ndarray:
     """``X`` as a finite ``(N, D)`` float array: float32 stays float32, anything else float64."""
     X = check_array(X, name, 2)
-    if X.dtype == np.bool_:
-        raise ValueError(f"{name} must be a real-valued array, got dtype bool")
     dtype = np.float32 if X.dtype == np.float32 else np.float64
     return X.astype(dtype, copy=False)
 
@@ -114,15 +112,9 @@ class KNearestNeighbor:
         X: (num_train, D) real, finite; y: (num_train,) non-negative int labels.
         """
         X = _as_rows(X, "X")
-        y = np.asarray(y)
-        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y must be a 1-D array of integer labels, got {y.dtype} of shape {y.shape}")
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"y has {y.shape[0]} labels but X has {X.shape[0]} rows")
+        y = check_labels(y, X.shape[0], None)
         if X.shape[0] == 0:
             raise ValueError("cannot train on zero rows")
-        if y.min() < 0:
-            raise ValueError(f"labels must be >= 0, found {y.min()}")
         self.X_train, self.y_train = X, y.astype(np.int64)
         self.num_classes = int(y.max()) + 1
         self._train_max_abs = max_abs(X)
@@ -137,11 +129,7 @@ class KNearestNeighbor:
         if self.X_train is None:
             raise ValueError("the classifier is not trained: call train(X, y) before predicting")
         X = _as_rows(X, "X_test")
-        if X.shape[1] != self.X_train.shape[1]:
-            raise ValueError(
-                f"X_test has {X.shape[1]} features per row but the training data has "
-                f"{self.X_train.shape[1]}"
-            )
+        check_width(X.shape[1], self.X_train.shape[1], "X_test", "the classifier")
         return X
 
     def _working_pair(self, X):

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch_numpy.linear_svm import SVM_DELTA, check_delta
+from scratch_numpy.linear_svm import SVM_DELTA
 from scratch_numpy.overflow import finite_result
-from scratch_numpy.validation import check_array, check_labels
+from scratch_numpy.validation import (check_affine_shapes, check_array, check_delta, check_has_rows,
+                                      check_labels)
 
 
 def affine_forward(x, w, b):
@@ -28,16 +29,8 @@ def affine_forward(x, w, b):
     Returns out (N, M) and cache (x, w, b).
     """
     x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
-    if x.ndim < 2:
-        raise ValueError(f"x must be (N, D) (or (N, d_1, ..., d_k)), got shape {x.shape}")
-    if w.ndim != 2 or b.shape != (w.shape[1],):
-        raise ValueError(f"w must be (D, M) and b (M,), got w {w.shape} and b {b.shape}")
-    rows = x.reshape(x.shape[0], -1)
-    if rows.shape[1] != w.shape[0]:
-        raise ValueError(
-            f"x has {rows.shape[1]} features per row but w expects {w.shape[0]} (w is {w.shape})"
-        )
-    return rows @ w + b, (x, w, b)
+    check_affine_shapes(x.shape, w.shape, b.shape)
+    return x.reshape(x.shape[0], -1) @ w + b, (x, w, b)
 
 
 def affine_backward(dout, cache):
@@ -132,8 +125,7 @@ def _check_scores(scores, y):
     scores = check_array(scores, "scores", 2)
     if not np.issubdtype(scores.dtype, np.floating):
         scores = scores.astype(np.float64)
-    if scores.shape[0] == 0:
-        raise ValueError("scores has no rows: the loss of zero examples is undefined")
+    check_has_rows(scores.shape[0], "scores")
     return scores, check_labels(y, scores.shape[0], scores.shape[1])
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from scratch_numpy.linear_svm import svm_loss_core, svm_loss_vectorized
 from scratch_numpy.softmax import softmax_loss_core, softmax_loss_vectorized
 from scratch_numpy.solver import Solver
-from scratch_numpy.validation import check_array, check_labels, check_reg
+from scratch_numpy.validation import check_array, check_labels, check_reg, check_width
 
 # Standard deviation of the random initial weights (the assignment's value).
 INIT_SCALE = 1e-3
@@ -60,11 +60,11 @@ class LinearClassifier:
         # Cast once here: the loss of each step then runs unchecked on these rows.
         X = X.astype(np.promote_types(X.dtype, np.float32), copy=False)
         num_train, dim = X.shape
-        num_classes = self.W.shape[1] if self.W is not None else np.iinfo(np.int64).max
+        num_classes = self.W.shape[1] if self.W is not None else None  # None: any label >= 0
         y = check_labels(y, num_train, num_classes)
         reg = check_reg(reg)
-        if self.W is not None and self.W.shape[0] != dim:
-            raise ValueError(f"X has {dim} features but W has shape {self.W.shape}")
+        if self.W is not None:
+            check_width(dim, self.W.shape[0], "X", f"W of shape {self.W.shape}")
         rng = np.random.default_rng(seed)
         params = {}
         # Built first so that a refused option leaves the classifier untouched;
@@ -88,8 +88,7 @@ class LinearClassifier:
         if self.W is None:
             raise ValueError("predict called before train: W is None")
         X = check_array(X, "X", 2)
-        if X.shape[1] != self.W.shape[0]:
-            raise ValueError(f"X has {X.shape[1]} features but W has shape {self.W.shape}")
+        check_width(X.shape[1], self.W.shape[0], "X", f"W of shape {self.W.shape}")
         return np.argmax(X @ self.W, axis=1)
 
     def loss(self, X_batch, y_batch, reg):

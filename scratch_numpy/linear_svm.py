@@ -22,14 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from scratch_numpy.overflow import check_finite_scores, finite_result, l2_penalty
-from scratch_numpy.validation import check_linear_float_inputs, check_real
+from scratch_numpy.validation import check_delta, check_linear_float_inputs
 
 SVM_DELTA = 1.0
-
-
-def check_delta(delta) -> float:
-    """The SVM margin: a finite number >= 0."""
-    return check_real(delta, "delta", low=0)
 
 
 def svm_loss_naive(W, X, y, reg, delta=SVM_DELTA):

@@ -19,14 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# The error and its message are shared with the torch losses (scratch_numpy/validation.py).
+from scratch_numpy.validation import NonFiniteResultError, beyond_float_range
 
-class NonFiniteResultError(FloatingPointError, ValueError):
-    """Finite inputs gave an infinite or NaN loss or gradient: the true value overflows.
-
-    A ``ValueError`` (the inputs are out of the range the loss can represent) and a
-    ``FloatingPointError``: a training loop treats it as divergence, as it does a
-    non-finite loss.
-    """
+__all__ = ["NonFiniteResultError", "check_finite_scores", "finite_result", "l2_penalty"]
 
 
 def l2_penalty(reg: float, *weights: np.ndarray) -> float:
@@ -44,9 +40,8 @@ def check_finite_scores(scores: np.ndarray) -> None:
     finite. Needed where a NaN score would vanish instead of spreading: ``NaN > 0`` is
     False, so a hinge loop would count a NaN margin as inactive and return a finite loss."""
     if not np.isfinite(scores).all():
-        raise NonFiniteResultError(
-            "the scores X @ W are not finite although every input is finite: they lie beyond "
-            f"the largest {scores.dtype} ({np.finfo(scores.dtype).max:.1e}); scale the inputs down")
+        raise beyond_float_range("the scores X @ W are not finite", str(scores.dtype),
+                                 float(np.finfo(scores.dtype).max))
 
 
 def finite_result(loss, grads):
@@ -64,6 +59,4 @@ def finite_result(loss, grads):
                     for name, a in arrays.items() if not np.isfinite(a).all()), None)
         if bad is None:
             return float(loss), grads
-    raise NonFiniteResultError(
-        f"{bad} although every input is finite: the true value lies beyond the largest "
-        f"{dtype} ({np.finfo(dtype).max:.1e}); scale the inputs down")
+    raise beyond_float_range(bad, str(dtype), float(np.finfo(dtype).max))

@@ -33,8 +33,9 @@ from scratch_numpy.layers import (
 from scratch_numpy.overflow import NonFiniteResultError, finite_result
 from scratch_numpy.preprocessing import flip_rows_horizontally, random_flips
 from scratch_numpy.solver import Solver
-from scratch_numpy.validation import (check_array, check_float_dtype, check_int, check_labels,
-                                      check_real, check_reg)
+from scratch_numpy.validation import (check_array, check_float_dtype, check_has_rows, check_int,
+                                      check_labels, check_params, check_real, check_reg, check_width,
+                                      param_dtype)
 
 ACTIVATIONS = {
     "relu": (relu_forward, relu_backward),
@@ -95,27 +96,18 @@ class TwoLayerNet:
         W1 = check_array(params.get("W1"), "W1", 2)
         W2 = check_array(params.get("W2"), "W2", 2)
         net = cls(W1.shape[0], W1.shape[1], W2.shape[1], std=0.0, activation=activation,
-                  dtype=W1.dtype if W1.dtype in (np.float32, np.float64) else np.float64)
+                  dtype=param_dtype(W1))
         net.set_params(params)
         return net
 
     def set_params(self, params: dict) -> None:
         """Replace every parameter by a copy of ``params[name]`` (shapes must match)."""
-        for name in PARAM_NAMES:
-            if name not in params:
-                raise ValueError(f"parameter {name} missing (got {sorted(params)})")
-            value = check_array(params[name], name, self.params[name].ndim)
-            if value.shape != self.params[name].shape:
-                raise ValueError(
-                    f"{name} has shape {value.shape}, the network needs {self.params[name].shape}"
-                )
+        check_params(params, {name: self.params[name].shape for name in PARAM_NAMES})
         self.params = {name: np.array(params[name], dtype=self.dtype) for name in PARAM_NAMES}
 
     def _check_X(self, X) -> np.ndarray:
         X = check_array(X, "X", 2)
-        D = self.params["W1"].shape[0]
-        if X.shape[1] != D:
-            raise ValueError(f"X has {X.shape[1]} features per row but the network expects {D}")
+        check_width(X.shape[1], self.params["W1"].shape[0], "X", "the network")
         return X.astype(self.dtype, copy=False)
 
     def loss(self, X, y=None, reg=0.0):
@@ -130,8 +122,7 @@ class TwoLayerNet:
         if y is None:
             return self._forward(X)[0]
         y = check_labels(y, X.shape[0], self.params["W2"].shape[1])
-        if X.shape[0] == 0:
-            raise ValueError("X has no rows: the loss of zero examples is undefined")
+        check_has_rows(X.shape[0])
         return self._loss_and_grads(X, y, check_reg(reg))
 
     def _forward(self, X):
@@ -163,6 +154,7 @@ class TwoLayerNet:
     def predict(self, X, batch_size: int = 5000) -> np.ndarray:
         """Predicted labels (N,) = argmax of the scores, in row chunks to bound memory."""
         X = self._check_X(X)
+        batch_size = check_int(batch_size, "batch_size")
         return np.concatenate(
             [self._finite_scores(X[i:i + batch_size]).argmax(axis=1)
              for i in range(0, X.shape[0], batch_size)] or [np.zeros(0, dtype=np.int64)]
