@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ref_torch.devices import resolve_device, to_tensor, torch_dtype
-from ref_torch.layers import ACTIVATIONS, l2_term
+from ref_torch.layers import ACTIVATIONS, l2_term, predict_labels
 from ref_torch.solver import Solver
 from ref_torch.two_layer_net import random_flips
 from ref_torch.validation import check_label_tensor, check_tensor
@@ -160,18 +160,7 @@ class FullyConnectedNet(nn.Module):
     @torch.no_grad()
     def predict(self, X, batch_size: int = 5000) -> torch.Tensor:
         """Predicted labels (N,) int64 on the module's device, in row chunks."""
-        X = self._as_input(X)
-        batch_size = check_int(batch_size, "batch_size")
-        labels = [torch.zeros(0, dtype=torch.int64, device=self.device)]
-        for i in range(0, X.shape[0], batch_size):
-            scores = self(X[i:i + batch_size])
-            # Labels are never taken from NaN or infinite scores (argmax would say class 0).
-            if not bool(torch.isfinite(scores).all()):
-                raise FloatingPointError("the scores are not finite (NaN or infinite): the "
-                                         "parameters are too large, e.g. after too high a "
-                                         "learning rate")
-            labels.append(scores.argmax(dim=1))
-        return torch.cat(labels)
+        return predict_labels(self, self._as_input(X), batch_size)
 
 
 def train_fc_net(net: FullyConnectedNet, X, y, X_val, y_val, learning_rate=1e-3,

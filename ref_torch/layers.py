@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ref_torch.validation import check_finite_loss, check_label_tensor, check_tensor
-from scratch_numpy.validation import check_affine_shapes, check_delta, check_has_rows
+from scratch_numpy.validation import check_affine_shapes, check_delta, check_has_rows, check_int
 
 SVM_DELTA = 1.0  # the SVM margin; the NumPy side's scratch_numpy.linear_svm.SVM_DELTA
 
@@ -88,3 +88,21 @@ def svm_loss(scores: torch.Tensor, y: torch.Tensor, delta: float = SVM_DELTA) ->
     """Mean multiclass hinge loss with margin ``delta`` (default 1), correct class excluded."""
     scores, y = _check_scores(scores, y)
     return check_finite_loss(hinge(scores, y, check_delta(delta)))
+
+
+@torch.no_grad()
+def predict_labels(forward, X: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Labels (N,) int64 of ``forward(rows) -> scores (n, C)``, in chunks of ``batch_size`` rows
+    (the scores of every test image at once need not fit in memory); on X's device.
+
+    FloatingPointError when scores are NaN or infinite: argmax would silently say class 0."""
+    batch_size = check_int(batch_size, "batch_size")
+    labels = [torch.zeros(0, dtype=torch.int64, device=X.device)]
+    for i in range(0, X.shape[0], batch_size):
+        scores = forward(X[i:i + batch_size])
+        if not bool(torch.isfinite(scores).all()):
+            raise FloatingPointError("the scores are not finite (NaN or infinite): the "
+                                     "parameters are too large, e.g. after too high a "
+                                     "learning rate")
+        labels.append(scores.argmax(dim=1))
+    return torch.cat(labels)
