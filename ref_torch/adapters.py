@@ -257,16 +257,22 @@ def net_layout(net_class) -> NetLayout:
                      takes_activation=_accepts(net_class, "activation"))
 
 
-def prepare_net(obj, kind: str = "two_layer_net"):
-    """A class ``TwoLayerNet`` (either layout), or its method ``TwoLayerNet.loss``."""
+def _network_class(obj, kind: str, example: str, hint: str = ""):
+    """The class of a network target (the class, or one of its methods), with a loss method."""
     owner = method_owner(obj) if callable(obj) and not inspect.isclass(obj) else None
     net_class = owner or obj
     if not inspect.isclass(net_class):
         raise TargetError(f"the target is {describe(obj) if not callable(obj) else 'a function'}; "
-                          f"--kind {kind} takes a class such as TwoLayerNet (or TwoLayerNet.loss). "
-                          "A loss function of W, X, y, reg is --kind svm or --kind softmax")
+                          f"--kind {kind} takes a class such as {example} (or {example}.loss){hint}")
     if not callable(getattr(net_class, "loss", None)):
         raise TargetError(f"class {net_class.__name__} has no loss method")
+    return net_class
+
+
+def prepare_net(obj, kind: str = "two_layer_net"):
+    """A class ``TwoLayerNet`` (either layout), or its method ``TwoLayerNet.loss``."""
+    net_class = _network_class(obj, kind, "TwoLayerNet", ". A loss function of W, X, y, reg is "
+                               "--kind svm or --kind softmax")
     if not _binds(net_class, 3):
         raise TargetError(f"{net_class.__name__}{_parameters(net_class)} cannot be built as "
                           f"{net_class.__name__}(input_size, hidden_size, output_size)")
@@ -320,14 +326,7 @@ def _read_net_result(result, param_names):
 
 def prepare_fc_net(obj, kind: str = "fc_net"):
     """A class ``FullyConnectedNet`` (assignment 2's layout), or its method ``loss``."""
-    owner = method_owner(obj) if callable(obj) and not inspect.isclass(obj) else None
-    net_class = owner or obj
-    if not inspect.isclass(net_class):
-        raise TargetError(f"the target is {describe(obj) if not callable(obj) else 'a function'}; "
-                          f"--kind {kind} takes a class such as FullyConnectedNet (or "
-                          "FullyConnectedNet.loss)")
-    if not callable(getattr(net_class, "loss", None)):
-        raise TargetError(f"class {net_class.__name__} has no loss method")
+    net_class = _network_class(obj, kind, "FullyConnectedNet")
     if not (_accepts(net_class, "reg") and _accepts(net_class, "input_dim")):
         raise TargetError(f"{net_class.__name__}{_parameters(net_class)} cannot be built as "
                           f"{net_class.__name__}(hidden_dims, input_dim=, num_classes=, reg=) "
