@@ -136,6 +136,10 @@ def test_solver_refuses_what_it_cannot_do(make):
         make({}, loss, X, y, batches="shuffled", check_every_step=True)
     with pytest.raises(ValueError, match="learning_rate"):
         make({}, loss, X, y, learning_rate=0.0, check_every_step=True)
+    with pytest.raises(ValueError, match="stop_at_val_acc"):
+        make({}, loss, X, y, X, y, stop_at_val_acc="0.5")
+    with pytest.raises(TypeError, match="learning_rat"):  # a misspelt option is not ignored
+        make({}, loss, X, y, learning_rat=0.1, check_every_step=True)
 
 
 # ---- the on_epoch hook --------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Model-free training bookkeeping, shared by the NumPy and the torch solver.
 
-Nothing here touches a model or its math: the divergence error, the
-learning-rate schedule, the minibatch index schedules, the history record and
-the training clock. Both solvers (``scratch_numpy/solver.py``,
-``ref_torch/solver.py``) use these, so the two sides keep the same books by
-construction. NumPy only.
+Nothing here touches a model or its math: the solver options and their checks
+(:class:`SolverOptions`), the divergence error, the learning-rate schedule, the
+minibatch index schedules, the history record and the training clock. Both
+solvers (``scratch_numpy/solver.py``, ``ref_torch/solver.py``) use these, so the
+two sides keep the same books by construction. NumPy only.
 
 Schedules. The learning rate of iteration ``t`` is a step schedule
 
@@ -170,7 +170,6 @@ class TrainingClock:
         self._evaluating += time.perf_counter() - began
 
 
-
 class SolverOptions:
     """The options both solvers take, checked once, the same way, and the stopping rule.
 
@@ -208,6 +207,8 @@ class SolverOptions:
         self.num_iters = check_int(num_iters, "num_iters")
         self.per_epoch = iterations_per_epoch(num_train, self.batch_size)
         self.decay_every = self.per_epoch if decay_every is None else check_int(decay_every, "decay_every")
+        if stop_at_val_acc is not None:
+            stop_at_val_acc = check_real(stop_at_val_acc, "stop_at_val_acc", 0, 1)
         self.stop_at_val_acc, self.on_epoch = stop_at_val_acc, on_epoch
         self.check_every_step = check_every_step
         self.verbose, self.print_every = verbose, print_every
