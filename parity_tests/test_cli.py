@@ -168,3 +168,19 @@ def test_data_problem_exits_2_with_the_message(module, problem, tmp_path, monkey
     assert main(COMMANDS[module]) == 2
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """``cs231n-check-gradient --list | head -1``: no BrokenPipeError traceback, status 141."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from scripts.cli import command\n"
+                             "@command\ndef main(argv):\n    for i in range(10**6): print(i)\n"
+                             "    return 0\nsys.exit(main(None))"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away
+    assert proc.wait(timeout=60) == 141
+    err = proc.stderr.read().decode()
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

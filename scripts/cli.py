@@ -3,7 +3,8 @@
 A command's ``main(argv) -> int`` is wrapped by :func:`command`: a
 :class:`UsageError` raised anywhere inside (missing or damaged data, an
 impossible option) is printed as ``error: ...`` and becomes exit status 2,
-never a traceback.
+never a traceback; output cut short by its reader (``| head``) ends the command
+quietly with status 141.
 
 Numbers on the command line are checked by argparse (:func:`positive_int`,
 :func:`positive_float`, :func:`non_negative_int`, :func:`non_negative_float`), so a
@@ -41,6 +42,11 @@ def command(main):
         except UsageError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except BrokenPipeError:
+            # The reader went away (``| head``): stop quietly, as a shell tool does. Point
+            # stdout at /dev/null so Python's exit flush does not raise the error again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 128 + 13  # killed by SIGPIPE, the shell's convention
 
     return wrapper
 
