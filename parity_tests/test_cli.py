@@ -134,6 +134,8 @@ COMMANDS = {
     "bench_knn_cuda": [],
     "bench_linear": [],
     "bench_two_layer_net": [],
+    "bench_step_parts": [],
+    "check_training_identical": ["--save", "fingerprint.npz"],
     "reproduce": ["--device", "cpu"],
     "check_gradient": [f"{REPO / 'scratch_numpy' / 'linear_svm.py'}:svm_loss_vectorized",
                        "--kind", "svm", "--device", "cpu"],

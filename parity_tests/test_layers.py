@@ -239,7 +239,7 @@ def test_score_loss_beyond_the_float_range_is_a_clear_error(loss):
         loss(np.array([[1e308, -1e308]]), np.array([1]))
 
 
-@pytest.mark.parametrize("shape", [(3, 4), (300, 250)])  # one block, and several with a rest
+@pytest.mark.parametrize("shape", [(3, 4), (300, 250)])  # one sum block, and several with a rest
 def test_add_l2_term_adds_the_reg_term_in_blocks(shape):
     rng = np.random.default_rng(0)
     W, dW = rng.standard_normal(shape), rng.standard_normal(shape)
@@ -250,3 +250,20 @@ def test_add_l2_term_adds_the_reg_term_in_blocks(shape):
     untouched = dW.copy()
     assert layers.add_l2_term(np.full(shape, 1e300), untouched, 0.0) == 0.0  # not 0 * inf
     np.testing.assert_array_equal(untouched, dW)
+
+
+def test_add_l2_term_sums_fixed_blocks_in_order_and_is_elementwise_exact():
+    # Over several blocks with a rest: the loss is the in-order sum of np.dot over blocks of
+    # SUM_BLOCK elements (the split training's loss bits depend on), and dW gets exactly
+    # dW + (2 reg) W, element by element, whatever the block size of the pass.
+    rng = np.random.default_rng(3)
+    shape = (3 * layers.BLOCK // 1000 + 1, 1000)
+    W, dW = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
+    got = dW.copy()
+    loss = layers.add_l2_term(W, got, 0.03)
+    w, total = W.reshape(-1), 0.0
+    for i in range(0, w.size, layers.SUM_BLOCK):
+        total += float(np.dot(w[i:i + layers.SUM_BLOCK], w[i:i + layers.SUM_BLOCK]))
+    assert layers.BLOCK % layers.SUM_BLOCK == 0
+    assert loss == 0.03 * total
+    np.testing.assert_array_equal(got, dW + np.float32(2 * 0.03) * W)

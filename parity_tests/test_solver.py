@@ -246,3 +246,29 @@ def test_train_net_config_passes_on_epoch_and_can_raise_divergence(dev_batch):
     assert len(history["loss_history"]) < 12
     with pytest.raises(TrainingDivergedError):
         train_net_config(rows, exploding, progress=False, catch_divergence=False)
+
+
+def test_blocked_momentum_update_is_exactly_the_formula():
+    # Parameters over several update blocks with a rest, and a small one: the in-place
+    # blocked update gives v <- mu v - lr g; p <- p + v bit for bit, in float32.
+    from scratch_numpy import solver as solver_module
+    rng = np.random.default_rng(5)
+    params = {"W": rng.standard_normal(2 * solver_module.BLOCK + 11).astype(np.float32),
+              "b": rng.standard_normal(7).astype(np.float32)}
+    grads = [{k: rng.standard_normal(v.shape).astype(np.float32) for k, v in params.items()}
+             for _ in range(3)]
+    X, y = np.zeros((4, 1)), np.zeros(4, dtype=int)
+    updated = {k: v.copy() for k, v in params.items()}
+    solver = Solver(updated, None, X, y, X, y, predict_fn=lambda X: np.zeros(len(X), dtype=int),
+                    update_rule="sgd_momentum", learning_rate=0.1, momentum=0.9, batch_size=2,
+                    num_iters=1)
+    solver.velocity = {k: np.zeros_like(v) for k, v in updated.items()}  # as train() sets them up
+    solver._scratch = np.empty(solver_module.BLOCK, dtype=np.float32)
+    p, v = dict(params), {k: np.zeros_like(a) for k, a in params.items()}
+    for g in grads:
+        solver._step(g, 0.1)
+        v = {k: np.float32(0.9) * v[k] - np.float32(0.1) * g[k] for k in v}
+        p = {k: p[k] + v[k] for k in p}
+    for name in params:
+        np.testing.assert_array_equal(updated[name], p[name])
+        np.testing.assert_array_equal(solver.velocity[name], v[name])

@@ -258,6 +258,12 @@ def test_flip_mirrors_images_left_to_right():
     np.testing.assert_array_equal(torch_flipped.numpy().reshape(images.shape), flipped)
 
 
+def test_flip_of_any_float_rows_equals_the_reversed_image_view():
+    rows = np.random.default_rng(6).standard_normal((5, 3072)).astype(np.float32)
+    expected = rows.reshape(5, 32, 32, 3)[:, :, ::-1, :].reshape(5, -1)
+    np.testing.assert_array_equal(flip_rows_horizontally(rows), expected)
+
+
 def test_diverging_training_stops_and_keeps_best_parameters(dev_batch):
     X, y = dev_batch
     net = TwoLayerNet(X.shape[1], 20, 10, std=1e-3, seed=0)

@@ -157,11 +157,19 @@ def standardized_rows(splits: Splits) -> Splits:
     return preprocess_splits(splits, normalize_std=True, dtype=np.float32)
 
 
+# Column j of a mirrored row is column MIRRORED_COLUMNS[j] of the row (HWC order).
+MIRRORED_COLUMNS = np.arange(NUM_FEATURES).reshape(IMAGE_SHAPE)[:, ::-1, :].reshape(-1)
+
+
 def flip_rows_horizontally(X: np.ndarray) -> np.ndarray:
-    """Mirror each CIFAR-10 row (32 x 32 x 3, HWC order) left to right; returns a copy."""
+    """Mirror each CIFAR-10 row (32 x 32 x 3, HWC order) left to right; returns a copy.
+
+    One gather of the columns in mirrored order: about twice as fast as copying the
+    reversed (N, 32, 32, 3) view, whose innermost run is only the 3 channels.
+    """
     if X.shape[1] != NUM_FEATURES:
         raise ValueError(f"flip augmentation needs rows of 32x32x3 images, got width {X.shape[1]}")
-    return X.reshape(-1, *IMAGE_SHAPE)[:, :, ::-1, :].reshape(X.shape)
+    return np.take(X, MIRRORED_COLUMNS, axis=1)
 
 
 def random_flips(X_batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
