@@ -59,7 +59,7 @@ def test_non_negative_numbers_take_zero(parse, text, value):
     (non_negative_int, "-1"), (non_negative_int, "1.5"), (non_negative_int, "x"),
     (non_negative_float, "-0.1"), (non_negative_float, "nan"), (non_negative_float, "inf")])
 def test_negative_or_non_numbers_are_refused(parse, text):
-    with pytest.raises(argparse.ArgumentTypeError, match=">= 0"):
+    with pytest.raises(argparse.ArgumentTypeError, match=">= 0|at least 0"):
         parse(text)
 
 

@@ -86,6 +86,7 @@ def load_data(cifar10_dir=None) -> CIFAR10:
 # ---- argparse types -------------------------------------------------------------------------
 
 positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
 
 
 def positive_float(text: str) -> float:
@@ -108,17 +109,6 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
     if any(d <= 0 for d in dims):
         raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
     return dims
-
-
-def non_negative_int(text: str) -> int:
-    """An integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
 
 
 def non_negative_float(text: str) -> float:
