@@ -29,7 +29,7 @@ from ref_torch.layers import ACTIVATIONS, l2_term, predict_labels
 from ref_torch.solver import Solver
 from ref_torch.two_layer_net import random_flips
 from ref_torch.validation import check_label_tensor, check_tensor
-from scratch_numpy.data import NUM_FEATURES
+from scratch_numpy.preprocessing import check_image_rows
 from scratch_numpy.validation import (check_array, check_has_rows, check_int, check_params, check_real,
                                       check_reg, check_width, count_layers, param_dtype)
 
@@ -175,8 +175,8 @@ def train_fc_net(net: FullyConnectedNet, X, y, X_val, y_val, learning_rate=1e-3,
     C = net.param_dict[f"W{net.num_layers}"].shape[1]
     y = check_label_tensor(y, X.shape[0], C, device=device)
     y_val = check_label_tensor(y_val, X_val.shape[0], C, "y_val", device)
-    if augment_flip and X.shape[1] != NUM_FEATURES:
-        raise ValueError(f"flip augmentation needs rows of 32x32x3 images, got width {X.shape[1]}")
+    if augment_flip:
+        check_image_rows(X.shape[1])
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
     params = net.param_dict

@@ -35,20 +35,12 @@ from ref_torch.devices import resolve_device, torch_dtype
 from ref_torch.knn_search import (DEFAULT_CHUNK_SIZE, l2_train_summary, max_abs, nearest_neighbors_l2,
                                   power_of_two_scale, scaled_sq_norms)
 from ref_torch.validation import check_label_tensor, check_tensor
-from scratch_numpy.validation import check_int, check_width
+from scratch_numpy.validation import check_choice, check_int, check_k, check_width
 
 METRICS = ("l2", "l1")
 SEARCHES = ("plain", "fast")
 # Training rows per torch.cdist call (bounds the L1 kernel's working set).
 L1_TRAIN_BLOCK = 8192
-
-
-def check_k(k, num_train: int) -> int:
-    """``k`` must be an int with ``1 <= k <= num_train``."""
-    k = check_int(k, "k", minimum=None)
-    if not 1 <= k <= num_train:
-        raise ValueError(f"k must lie in 1..{num_train} (the number of training points), got {k}")
-    return k
 
 
 def _as_rows(X, name: str, device, dtype=None) -> torch.Tensor:
@@ -91,12 +83,8 @@ class KNearestNeighbor:
 
     def __init__(self, metric: str = "l2", device="cpu", dtype=np.float64,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, search: str = "plain"):
-        if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-        if search not in SEARCHES:
-            raise ValueError(f"unknown search {search!r}; choose one of {', '.join(SEARCHES)}")
-        self.metric = metric
-        self.search = search
+        self.metric = check_choice(metric, "metric", METRICS)
+        self.search = check_choice(search, "search", SEARCHES)
         self.device = resolve_device(device)
         self.dtype = torch_dtype(dtype)
         self.chunk_size = check_int(chunk_size, "chunk_size")

@@ -18,8 +18,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ref_torch.validation import check_finite_loss, check_label_tensor, check_tensor
-from scratch_numpy.validation import check_affine_shapes, check_delta, check_has_rows, check_int
+from ref_torch.validation import all_finite, check_finite_loss, check_label_tensor, check_tensor
+from scratch_numpy.validation import (NONFINITE_SCORES, check_affine_shapes, check_delta, check_has_rows,
+                                      check_int)
 
 SVM_DELTA = 1.0  # the SVM margin; the NumPy side's scratch_numpy.linear_svm.SVM_DELTA
 
@@ -100,9 +101,7 @@ def predict_labels(forward, X: torch.Tensor, batch_size: int) -> torch.Tensor:
     labels = [torch.zeros(0, dtype=torch.int64, device=X.device)]
     for i in range(0, X.shape[0], batch_size):
         scores = forward(X[i:i + batch_size])
-        if not bool(torch.isfinite(scores).all()):
-            raise FloatingPointError("the scores are not finite (NaN or infinite): the "
-                                     "parameters are too large, e.g. after too high a "
-                                     "learning rate")
+        if not all_finite(scores):
+            raise FloatingPointError(NONFINITE_SCORES)
         labels.append(scores.argmax(dim=1))
     return torch.cat(labels)

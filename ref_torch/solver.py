@@ -23,13 +23,14 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ref_torch.validation import all_finite
 from scratch_numpy import training
 from scratch_numpy.progress import progress
 from scratch_numpy.training import TrainingDivergedError
 
 
 def _all_finite(tensors) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in tensors)
+    return all(all_finite(t) for t in tensors)
 
 
 class Solver(training.SolverOptions):

@@ -27,7 +27,8 @@ from ref_torch.devices import resolve_device, to_tensor, torch_dtype
 from ref_torch.layers import ACTIVATIONS, l2_term, predict_labels
 from ref_torch.solver import Solver
 from ref_torch.validation import check_finite_loss, check_label_tensor, check_tensor
-from scratch_numpy.data import IMAGE_SHAPE, NUM_FEATURES
+from scratch_numpy.data import IMAGE_SHAPE
+from scratch_numpy.preprocessing import check_image_rows
 from scratch_numpy.validation import (check_array, check_has_rows, check_int, check_params, check_real,
                                       check_reg, check_width, param_dtype)
 
@@ -164,8 +165,8 @@ def train_net(net: TwoLayerNet, X, y, X_val, y_val, learning_rate=1e-3, learning
     y = check_label_tensor(y, X.shape[0], C, device=device)
     y_val = check_label_tensor(y_val, X_val.shape[0], C, "y_val", device)
     reg = check_reg(reg)
-    if augment_flip and X.shape[1] != NUM_FEATURES:
-        raise ValueError(f"flip augmentation needs rows of 32x32x3 images, got width {X.shape[1]}")
+    if augment_flip:
+        check_image_rows(X.shape[1])
     X_held = X_val[:check_int(monitor_size, "monitor_size")]
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch_numpy.layers import (add_l2_term, affine_backward, affine_forward, relu_backward,
-                                  relu_forward, sigmoid_backward, sigmoid_forward, softmax_loss,
-                                  tanh_backward, tanh_forward)
-from scratch_numpy.preprocessing import flip_rows_horizontally, random_flips
+from scratch_numpy.layers import (add_l2_term, affine_backward, affine_forward, predict_labels,
+                                  relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,
+                                  softmax_loss, tanh_backward, tanh_forward)
+from scratch_numpy.preprocessing import check_image_rows, random_flips
 from scratch_numpy.solver import Solver
-from scratch_numpy.validation import (check_array, check_float_dtype, check_has_rows, check_int,
-                                      check_labels, check_params, check_real, check_reg, check_width,
-                                      count_layers, layer_param_names, param_dtype)
+from scratch_numpy.validation import (NONFINITE_SCORES, check_array, check_float_dtype, check_has_rows,
+                                      check_int, check_labels, check_params, check_real, check_reg,
+                                      check_width, count_layers, layer_param_names, param_dtype)
 
 ACTIVATIONS = {
     "relu": (relu_forward, relu_backward),
@@ -207,8 +207,7 @@ class FullyConnectedNet:
         p = self.params
         scores, caches = self._forward(X)
         if not np.isfinite(scores).all():
-            raise FloatingPointError("the scores are not finite (NaN or infinite): the parameters "
-                                     "are too large, e.g. after too high a learning rate")
+            raise FloatingPointError(NONFINITE_SCORES)
         loss, dout = softmax_loss(scores, y)
         act_backward = ACTIVATIONS[self.activation][1]
         grads = {}
@@ -232,21 +231,8 @@ class FullyConnectedNet:
 
     def predict(self, X, batch_size: int = 5000) -> np.ndarray:
         """Predicted labels (N,) = argmax of the scores, in row chunks to bound memory."""
-        X = self._check_X(X)
-        batch_size = check_int(batch_size, "batch_size")
-        return np.concatenate(
-            [self._finite_scores(X[i:i + batch_size]).argmax(axis=1)
-             for i in range(0, X.shape[0], batch_size)] or [np.zeros(0, dtype=np.int64)])
-
-    def _finite_scores(self, X) -> np.ndarray:
-        """Scores (N, C); FloatingPointError when they overflowed: labels are never
-        taken from NaN or infinite scores (argmax would silently say class 0)."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            scores = self._forward(X, keep_caches=False)[0]
-        if not np.isfinite(scores).all():
-            raise FloatingPointError("the scores are not finite (NaN or infinite): the parameters "
-                                     "are too large, e.g. after too high a learning rate")
-        return scores
+        return predict_labels(lambda rows: self._forward(rows, keep_caches=False)[0],
+                              self._check_X(X), batch_size)
 
     def accuracy(self, X, y) -> float:
         y = check_labels(y, np.shape(X)[0], self.sizes[-1])
@@ -267,7 +253,7 @@ class FullyConnectedNet:
         C = self.sizes[-1]
         y, y_val = check_labels(y, X.shape[0], C), check_labels(y_val, X_val.shape[0], C, "y_val")
         if augment_flip:
-            flip_rows_horizontally(X[:0])  # refuses rows that are not images, before any work
+            check_image_rows(X.shape[1])
         solver = Solver(
             self.params, self._loss_and_grads, X, y, X_val, y_val, predict_fn=self.predict,
             update_rule="sgd_momentum", learning_rate=learning_rate, momentum=momentum,

@@ -37,23 +37,10 @@ import numpy as np
 from scratch_numpy.knn_search import (DEFAULT_CHUNK_SIZE, first_k_per_row, l1_distances, l1_train_summary,
                                       l2_train_summary, max_abs, nearest_neighbors_l1, nearest_neighbors_l2,
                                       power_of_two_scale)
-from scratch_numpy.validation import check_array, check_int, check_labels, check_width
+from scratch_numpy.validation import (check_array, check_choice, check_int, check_k, check_labels,
+                                      check_width)
 
 METRICS = ("l2", "l1")
-
-
-def check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-    return metric
-
-
-def check_k(k, num_train: int) -> int:
-    """``k`` must be an int with ``1 <= k <= num_train``."""
-    k = check_int(k, "k", minimum=None)
-    if not 1 <= k <= num_train:
-        raise ValueError(f"k must lie in 1..{num_train} (the number of training points), got {k}")
-    return k
 
 
 def _as_rows(X, name: str) -> np.ndarray:
@@ -101,7 +88,7 @@ class KNearestNeighbor:
     """
 
     def __init__(self, metric: str = "l2", chunk_size: int = DEFAULT_CHUNK_SIZE):
-        self.metric = check_metric(metric)
+        self.metric = check_choice(metric, "metric", METRICS)
         self.chunk_size = check_int(chunk_size, "chunk_size")
         self.X_train: np.ndarray | None = None
         self.y_train: np.ndarray | None = None

@@ -17,8 +17,8 @@ import numpy as np
 
 from scratch_numpy.linear_svm import SVM_DELTA
 from scratch_numpy.overflow import finite_result
-from scratch_numpy.validation import (check_affine_shapes, check_array, check_delta, check_has_rows,
-                                      check_labels)
+from scratch_numpy.validation import (NONFINITE_SCORES, check_affine_shapes, check_array, check_delta,
+                                      check_has_rows, check_int, check_labels)
 
 
 def affine_forward(x, w, b):
@@ -177,3 +177,19 @@ def svm_loss(scores, y, delta=SVM_DELTA):
     dscores[rows, y] = -active.sum(axis=1)
     dscores /= n
     return finite_result(loss, dscores)
+
+
+def predict_labels(forward, X: np.ndarray, batch_size: int) -> np.ndarray:
+    """Labels (N,) of ``forward(rows) -> scores (n, C)``, in chunks of ``batch_size`` rows
+    (the scores of every test image at once need not fit in memory).
+
+    FloatingPointError when scores are NaN or infinite: argmax would silently say class 0."""
+    batch_size = check_int(batch_size, "batch_size")
+    labels = [np.zeros(0, dtype=np.int64)]
+    for i in range(0, X.shape[0], batch_size):
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = forward(X[i:i + batch_size])
+        if not np.isfinite(scores).all():
+            raise FloatingPointError(NONFINITE_SCORES)
+        labels.append(scores.argmax(axis=1))
+    return np.concatenate(labels)

@@ -161,14 +161,20 @@ def standardized_rows(splits: Splits) -> Splits:
 MIRRORED_COLUMNS = np.arange(NUM_FEATURES).reshape(IMAGE_SHAPE)[:, ::-1, :].reshape(-1)
 
 
+def check_image_rows(width: int) -> None:
+    """Rows a flip can mirror are 32 x 32 x 3 images: ``width`` must be 3072 (both sides'
+    trainers check it before any work when asked for flips)."""
+    if width != NUM_FEATURES:
+        raise ValueError(f"flip augmentation needs rows of 32x32x3 images, got width {width}")
+
+
 def flip_rows_horizontally(X: np.ndarray) -> np.ndarray:
     """Mirror each CIFAR-10 row (32 x 32 x 3, HWC order) left to right; returns a copy.
 
     One gather of the columns in mirrored order: about twice as fast as copying the
     reversed (N, 32, 32, 3) view, whose innermost run is only the 3 channels.
     """
-    if X.shape[1] != NUM_FEATURES:
-        raise ValueError(f"flip augmentation needs rows of 32x32x3 images, got width {X.shape[1]}")
+    check_image_rows(X.shape[1])
     return np.take(X, MIRRORED_COLUMNS, axis=1)
 
 

@@ -22,6 +22,7 @@ from scratch_numpy.layers import (
     affine_backward,
     add_l2_term,
     affine_forward,
+    predict_labels,
     relu_backward,
     relu_forward,
     sigmoid_backward,
@@ -31,11 +32,11 @@ from scratch_numpy.layers import (
     tanh_forward,
 )
 from scratch_numpy.overflow import NonFiniteResultError, finite_result
-from scratch_numpy.preprocessing import flip_rows_horizontally, random_flips
+from scratch_numpy.preprocessing import check_image_rows, random_flips
 from scratch_numpy.solver import Solver
-from scratch_numpy.validation import (check_array, check_float_dtype, check_has_rows, check_int,
-                                      check_labels, check_params, check_real, check_reg, check_width,
-                                      param_dtype)
+from scratch_numpy.validation import (NONFINITE_SCORES, check_array, check_float_dtype, check_has_rows,
+                                      check_int, check_labels, check_params, check_real, check_reg,
+                                      check_width, param_dtype)
 
 ACTIVATIONS = {
     "relu": (relu_forward, relu_backward),
@@ -138,8 +139,7 @@ class TwoLayerNet:
         p = self.params
         scores, (cache1, cache_act, cache2) = self._forward(X)
         if not np.isfinite(scores).all():
-            raise NonFiniteResultError("the scores are not finite (NaN or infinite): the "
-                                       "parameters are too large, e.g. after too high a learning rate")
+            raise NonFiniteResultError(NONFINITE_SCORES)
         loss, dscores = softmax_loss(scores, y)
 
         dh, dW2, db2 = affine_backward(dscores, cache2)
@@ -153,22 +153,7 @@ class TwoLayerNet:
 
     def predict(self, X, batch_size: int = 5000) -> np.ndarray:
         """Predicted labels (N,) = argmax of the scores, in row chunks to bound memory."""
-        X = self._check_X(X)
-        batch_size = check_int(batch_size, "batch_size")
-        return np.concatenate(
-            [self._finite_scores(X[i:i + batch_size]).argmax(axis=1)
-             for i in range(0, X.shape[0], batch_size)] or [np.zeros(0, dtype=np.int64)]
-        )
-
-    def _finite_scores(self, X) -> np.ndarray:
-        """Scores (N, C); FloatingPointError when they overflowed: labels are never
-        taken from NaN or infinite scores (argmax would silently say class 0)."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            scores = self._forward(X)[0]
-        if not np.isfinite(scores).all():
-            raise FloatingPointError("the scores are not finite (NaN or infinite): the parameters "
-                                     "are too large, e.g. after too high a learning rate")
-        return scores
+        return predict_labels(lambda rows: self._forward(rows)[0], self._check_X(X), batch_size)
 
     def accuracy(self, X, y) -> float:
         y = check_labels(y, np.shape(X)[0], self.sizes[2])
@@ -223,7 +208,7 @@ class TwoLayerNet:
         y, y_val = check_labels(y, X.shape[0], C), check_labels(y_val, X_val.shape[0], C, "y_val")
         reg = check_reg(reg)
         if augment_flip:
-            flip_rows_horizontally(X[:0])  # refuses rows that are not images, before any work
+            check_image_rows(X.shape[1])
         X_held = X_val[:check_int(monitor_size, "monitor_size")]
 
         def unit_fractions():

@@ -34,6 +34,11 @@ def beyond_float_range(problem: str, dtype_name: str, largest: float) -> NonFini
         f"{dtype_name} ({largest:.1e}); scale the inputs down")
 
 
+# Why a network refuses to give labels or a loss from its scores (both sides).
+NONFINITE_SCORES = ("the scores are not finite (NaN or infinite): the parameters are too large, "
+                    "e.g. after too high a learning rate")
+
+
 # ---- checks on an array's description (shared with the torch side) -----------------------
 
 def check_ndim(shape: tuple, name: str, ndim: int) -> None:
@@ -205,6 +210,21 @@ def check_float_dtype(dtype) -> np.dtype:
 def check_reg(reg) -> float:
     """Regularization strength: a finite number >= 0."""
     return check_real(reg, "reg", low=0)
+
+
+def check_choice(value, name: str, choices) -> str:
+    """``value`` when it is one of ``choices`` (a metric, a search, ...)."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+def check_k(k, num_train: int) -> int:
+    """The k of k-nearest neighbours: an int with ``1 <= k <= num_train``."""
+    k = check_int(k, "k", minimum=None)
+    if not 1 <= k <= num_train:
+        raise ValueError(f"k must lie in 1..{num_train} (the number of training points), got {k}")
+    return k
 
 
 def check_delta(delta) -> float:
