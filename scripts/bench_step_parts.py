@@ -26,7 +26,7 @@ from scratch_numpy.preprocessing import network_rows, random_flips
 from scratch_numpy.solver import BLOCK, Solver
 from scratch_numpy.two_layer_net import TwoLayerNet
 from scripts.bench_env import blas_line
-from scripts.cli import UsageError, add_cifar10_argument, command, load_data
+from scripts.cli import add_cifar10_argument, command, load_data, positive_int
 from scripts.configs import NET_CHOSEN
 from scripts.report import ResultRow, format_table
 
@@ -65,11 +65,9 @@ def step_parts(net: TwoLayerNet, solver: Solver, X, y, idx, rng) -> dict[str, fl
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=positive_int, default=200)
     add_cifar10_argument(parser)
     args = parser.parse_args(argv)
-    if args.steps < 1:
-        raise UsageError("--steps must be positive")
     print(blas_line())
     rows = network_rows(split_cifar10(load_data(args.cifar10_dir)))
     X, y = rows.X_train, rows.y_train

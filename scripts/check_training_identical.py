@@ -16,17 +16,17 @@ compare files made with the same OpenBLAS settings.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import replace
 
 import numpy as np
 
-from scratch_numpy.checkpoints import atomic_output
+from scratch_numpy.checkpoints import load_arrays, save_arrays
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import network_rows, standardized_rows
 from scripts.bench_env import blas_line
-from scripts.cli import UsageError, add_cifar10_argument, command, load_data, output_file
+from scripts.cli import (UsageError, add_cifar10_argument, command, load_data, output_file,
+                         positive_int)
 from scripts.configs import FC_CHOSEN, NET_CHOSEN, train_fc_config, train_net_config
 
 RUNS = ("two_layer_relu", "two_layer_sigmoid", "fc")
@@ -59,36 +59,33 @@ def main(argv: list[str] | None = None) -> int:
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--save", help="write the fingerprint to this .npz file")
     action.add_argument("--against", help="compare with the fingerprint in this .npz file")
-    parser.add_argument("--rows", type=int, default=600)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rows", type=positive_int, default=600)
+    parser.add_argument("--epochs", type=positive_int, default=3)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --save file")
     add_cifar10_argument(parser)
     args = parser.parse_args(argv)
-    if args.rows < 1 or args.epochs < 1:
-        raise UsageError("--rows and --epochs must be positive")
     save = output_file(args.save, ".npz", args.overwrite) if args.save else None
-    if args.against and not os.path.isfile(args.against):
-        raise UsageError(f"{args.against}: no such file")
+    saved = None
+    if args.against:  # read before any training: a missing or damaged file fails at once
+        try:
+            saved = load_arrays(args.against)
+        except (OSError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
     print(blas_line())
     current = fingerprint(split_cifar10(load_data(args.cifar10_dir)), args.rows, args.epochs)
     if save:
-        with atomic_output(save) as temporary:
-            np.savez(temporary, **current)
-        print(f"saved {len(current)} arrays to {save}")
+        print(f"saved {len(current)} arrays to {save_arrays(save, current)}")
         return 0
-    with np.load(args.against) as saved:
-        if sorted(saved.files) != sorted(current):
-            raise UsageError(f"{args.against} holds other arrays: "
-                             f"{sorted(set(saved.files) ^ set(current))}")
-        for name in sorted(current):
-            try:
-                np.testing.assert_array_equal(current[name], saved[name], err_msg=name, strict=True)
-            except AssertionError as exc:
-                print(f"DIFFERENT: {name}{exc}")
-                return 1
+    if sorted(saved) != sorted(current):
+        raise UsageError(f"{args.against} holds other arrays: {sorted(set(saved) ^ set(current))}")
+    for name in sorted(current):
+        try:
+            np.testing.assert_array_equal(current[name], saved[name], err_msg=name, strict=True)
+        except AssertionError as exc:
+            print(f"DIFFERENT: {name}{exc}")
+            return 1
     print(f"identical: {len(current)} arrays (histories and final parameters of {', '.join(RUNS)})")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
