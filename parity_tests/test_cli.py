@@ -16,7 +16,8 @@ import torch
 
 from scratch_numpy.checkpoints import atomic_output
 from scratch_numpy.data import META_FILE, TEST_FILE, TRAIN_FILES
-from scripts import knn, linear_classifiers, optimization_strategies, reproduce, two_layer_net
+from scripts import (bench_fc_net, fc_net, knn, linear_classifiers, optimization_strategies, reproduce,
+                     two_layer_net)
 from scripts.cli import UsageError, non_negative_float, non_negative_int, output_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,6 +41,9 @@ def no_data(tmp_path, monkeypatch):
     (optimization_strategies.main, ["--num-evals", "-3"], "positive integer"),
     (reproduce.main, ["--only", "bogus"], "invalid choice"),
     (reproduce.main, ["--device", "tpu"], "device"),
+    (fc_net.main, ["train", "--reg", "nan"], "finite number >= 0"),
+    (fc_net.main, ["search", "--reg", "-1"], "finite number >= 0"),
+    (bench_fc_net.main, ["--repeats", "0"], "positive integer"),
 ])
 def test_nonsense_numbers_are_refused_by_argparse(no_data, capsys, main, argv, message):
     with pytest.raises(SystemExit) as exit_info:

@@ -33,7 +33,7 @@ from ref_torch.devices import available_devices
 from scratch_numpy.data import NUM_CLASSES, NUM_FEATURES, split_cifar10
 from scratch_numpy.preprocessing import network_rows, standardized_rows
 from scripts.bench_env import blas_line
-from scripts.cli import add_cifar10_argument, command, hidden_sizes, load_data
+from scripts.cli import add_cifar10_argument, command, hidden_sizes, load_data, positive_int
 from scripts.configs import FC_CHOSEN, NET_CHOSEN, train_fc_config, train_net_config
 from scripts.report import ResultRow, format_table
 
@@ -87,7 +87,7 @@ def epoch_seconds(train, ways, repeats) -> dict:
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--hidden", type=hidden_sizes, default=FC_CHOSEN.hidden_dims)
     parser.add_argument("--skip-two-layer", action="store_true")
     add_cifar10_argument(parser)

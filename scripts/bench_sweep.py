@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 from scripts.bench_env import blas_line
-from scripts.cli import UsageError, add_cifar10_argument, command
+from scripts.cli import UsageError, add_cifar10_argument, command, positive_int
 
 LEARNING_RATES = (1e-7, 3e-7, 1e-6, 3e-6)
 WAYS = {"loop1": "loop, 1 thread", "loop2": "loop, 2 threads",
@@ -153,13 +153,13 @@ def sweep_argv(args, cpus: int, out: Path, name: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["svm", "softmax"], default="svm")
-    parser.add_argument("--num-iters", type=int, default=1000, help="SGD steps per trial")
+    parser.add_argument("--num-iters", type=positive_int, default=1000, help="SGD steps per trial")
     parser.add_argument("--out", type=Path, default=None,
                         help="sweep folders (default: a temporary folder)")
     parser.add_argument("--only", nargs="+", choices=list(WAYS), default=list(WAYS),
                         help="run these ways only (the ratios need loop1)")
     parser.add_argument("--run-loop", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=positive_int, default=1, help=argparse.SUPPRESS)
     add_cifar10_argument(parser)
     args = parser.parse_args(argv)
     if args.run_loop:

@@ -23,7 +23,7 @@ from dataclasses import asdict, replace
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import standardized_rows
 from scripts.cli import (UsageError, add_cifar10_argument, command, device_name, hidden_sizes,
-                         load_data, output_folder, positive_float)
+                         load_data, non_negative_float, output_folder, positive_float)
 from scripts.configs import FC_CHOSEN, FC_QUICK, FCConfig, train_fc_config
 from scripts.report import ReportContext, ResultRow, format_table
 from scripts.two_layer_net import plot_curves
@@ -94,14 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     p_search.add_argument("--hidden", type=hidden_sizes, nargs="+", default=[FC_CHOSEN.hidden_dims],
                           help="hidden sizes, comma-separated per network")
     p_search.add_argument("--lr", type=positive_float, nargs="+", default=[FC_CHOSEN.learning_rate])
-    p_search.add_argument("--reg", type=float, nargs="+", default=[FC_CHOSEN.reg])
+    p_search.add_argument("--reg", type=non_negative_float, nargs="+", default=[FC_CHOSEN.reg])
     p_search.add_argument("--epochs", type=positive_float, default=6)
     p_train = sub.add_parser("train", help="train the chosen configuration")
     p_train.add_argument("--epochs", type=positive_float, default=FC_CHOSEN.epochs)
     p_train.add_argument("--hidden", type=hidden_sizes, default=FC_CHOSEN.hidden_dims,
                          help="override the chosen hidden sizes (comma-separated)")
     p_train.add_argument("--lr", type=positive_float, default=FC_CHOSEN.learning_rate)
-    p_train.add_argument("--reg", type=float, default=FC_CHOSEN.reg)
+    p_train.add_argument("--reg", type=non_negative_float, default=FC_CHOSEN.reg)
     p_train.add_argument("--decay", type=positive_float, default=FC_CHOSEN.learning_rate_decay,
                          help="learning-rate factor per epoch")
     p_train.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
