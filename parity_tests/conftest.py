@@ -76,7 +76,7 @@ def dev_batch_bias(dev_batch):
 @pytest.fixture(scope="session")
 def linear_parity_cases(dev_batch):
     """The SVM/softmax parity cases (W scales x reg values) built from the dev batch."""
-    from ref_torch.cases import linear_cases
+    from ref_torch.oracle.cases import linear_cases
 
     X, y = dev_batch
     return linear_cases(X, y)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ref_torch import fc_net as torch_fc
-from ref_torch.kinds import get_kind
+from ref_torch.oracle.kinds import get_kind
 from ref_torch.oracle import check_gradient, run_kind
 from ref_torch.parity import check_parity, compare_arrays
 from ref_torch.tolerances import GRAD_CHECK_RTOL, TWO_LAYER_GRAD_CHECK_MIN_GRAD, parity_rtol

@@ -8,13 +8,13 @@ import textwrap
 import numpy as np
 import pytest
 
-from ref_torch.kinds import get_kind, load_reference
+from ref_torch.oracle.kinds import get_kind, load_reference
 from ref_torch.oracle import run_kind
 from ref_torch.tolerances import GRAD_CHECK_RTOL
-from ref_torch.user_code import TargetError, load_target
+from ref_torch.oracle.user_code import TargetError, load_target
 from scratch_numpy import layers
 from scratch_numpy.gradient_check import eval_numerical_gradient_array, rel_error
-from ref_torch import oracle
+from ref_torch.oracle import api
 from scripts import check_gradient
 
 LAYER_KINDS = ["affine", "relu", "sigmoid", "tanh", "softmax_scores", "svm_scores"]
@@ -197,7 +197,7 @@ def test_check_gradient_command_accepts_user_layers(tmp_path, monkeypatch, dev_b
     source, target, _ = WRONG_LAYERS["sigmoid"]
     path = tmp_path / "student_sigmoid.py"
     path.write_text(textwrap.dedent(source))
-    monkeypatch.setattr(oracle, "load_dev_batch", lambda *a, **k: dev_batch)
+    monkeypatch.setattr(api, "load_dev_batch", lambda *a, **k: dev_batch)
     assert check_gradient.main([f"{path}:{target}", "--kind", "sigmoid", "--device", "cpu"]) == 1
     assert "FAIL" in capsys.readouterr().out
     reference = "scratch_numpy/layers.py:sigmoid_forward"

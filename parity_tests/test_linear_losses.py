@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from ref_torch.cases import PARITY_CASES
-from ref_torch.kinds import KINDS
+from ref_torch.oracle.cases import PARITY_CASES
+from ref_torch.oracle.kinds import KINDS
 from ref_torch.linear_svm import svm_loss as torch_svm_loss
 from ref_torch.oracle import run_kind
 from ref_torch.parity import check_parity

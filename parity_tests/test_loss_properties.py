@@ -35,7 +35,9 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ref_torch.kinds import KINDS, load_reference
+from ref_torch.oracle.kinds import KINDS, load_reference
+from ref_torch.oracle.numerical import scalar_of
+from ref_torch.oracle.user_code import Guard
 from ref_torch.linear_svm import svm_loss as torch_svm
 from ref_torch.softmax import softmax_loss as torch_softmax
 from ref_torch.tolerances import PROPERTY_BOUND_SLACK
@@ -144,6 +146,8 @@ def run_both(numpy_fn, torch_fn, inputs: dict, wrt: tuple[str, ...]):
     for k in wrt:
         tensors[k].requires_grad_(True)
     torch_loss = torch_fn(tensors)
+    if isinstance(torch_loss, tuple):  # a layer's reference: (L, out)
+        torch_loss = torch_loss[0]
     torch_grads = torch.autograd.grad(torch_loss, [tensors[k] for k in wrt], allow_unused=True)
     numpy_values = {"loss": np.float64(loss), **{k: np.asarray(grads[k]) for k in wrt}}
     torch_values = {"loss": np.float64(torch_loss.item()),
@@ -331,8 +335,11 @@ def test_linear_loss_matches_torch(kind, variant, case):
 def _kind_runner(kind_name):
     kind = KINDS[kind_name]
     reference = kind.prepare(load_reference(kind))  # as the oracle prepares a user's target
-    return lambda case: run_both(lambda t: kind.call_numpy(reference, t), kind.torch_loss,
-                                 case, kind.wrt)
+
+    def numpy_fn(t):  # a layer's value is its output: compare L = sum(out * dout), as torch's
+        value, grads = kind.call_numpy(reference, t, Guard())
+        return scalar_of(value, t, kind.dout_names), grads
+    return lambda case: run_both(numpy_fn, kind.torch_loss, case, kind.wrt)
 
 
 @given(case=affine_cases())

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ref_torch.adapters import net_layout
-from ref_torch.cases import STABILITY_OFFSETS, linear_stability_cases
-from ref_torch.conventions import RegFit, reg_mismatch
-from ref_torch.diagnosis import diagnose_array
+from ref_torch.oracle.adapters import net_layout
+from ref_torch.oracle.cases import STABILITY_OFFSETS, linear_stability_cases
+from ref_torch.oracle.conventions import RegFit, reg_mismatch
+from ref_torch.oracle.diagnosis import diagnose_array
 from ref_torch.oracle import OracleReport, check_gradient
 from ref_torch.parity import describe_non_finite
-from ref_torch.stability import ScoreRange, overflow_limit, underflow_limit
-from ref_torch.user_code import TargetError, UserCodeFailure, call_user, load_target
+from ref_torch.oracle.stability import ScoreRange, overflow_limit, underflow_limit
+from ref_torch.oracle.user_code import TargetError, UserCodeFailure, call_user, load_target
 from scratch_numpy.linear_svm import svm_loss_vectorized
 from scratch_numpy.two_layer_net import TwoLayerNet
 

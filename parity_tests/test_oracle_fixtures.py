@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ref_torch import oracle
+from ref_torch.oracle import api
 from scripts import check_gradient
 
 FIXTURES = Path(__file__).parent / "oracle_fixtures"
@@ -94,7 +94,7 @@ CASES = [
     ("misbehaving.py:exits_with_error", "svm", [], 1,
      "your code called sys.exit('giving up') instead of returning"),
     ("misbehaving.py:modifies_input", "svm", [], 1,
-     "your code modified its input X in place"),
+     "warning: modifies_input modifies its argument X in place"),
     ("misbehaving.py:recurses", "svm", [], 1, "your code raised RecursionError"),
     # usage errors, each with a hint
     ("misbehaving.py:LinearSVM", "svm", [], 2,
@@ -102,7 +102,8 @@ CASES = [
     (f"{SVM_MISTAKES}:svm_loss_vectorized", "two_layer_net", [], 2,
      "--kind two_layer_net takes a class such as TwoLayerNet"),
     (f"{SVM_MISTAKES}:svm_loss_vectorized", "softmax_scores", [], 2,
-     "cannot be called as softmax_loss(scores, y)"),
+     "cannot be called as softmax_loss(x, y). A loss of W, X, y, reg is --kind softmax; kinds "
+     "that fit it: --kind softmax / svm"),
     ("layers_cs231n.py:affine_forward", "relu", [], 2, "Any other layer is --kind layer"),
     (f"{SVM_MISTAKES}:svm_loss_vectorised", "svm", [], 2, "did you mean svm_loss_vectorized?"),
     (f"{SVM_MISTAKES}:svm_loss_vectorized", "svn", [], 2, "unknown loss kind 'svn'"),
@@ -118,7 +119,7 @@ CASES = [
 def rows_100(dev_batch, monkeypatch):
     """The command's data: 100 dev rows (the cases' figures above are for N = 100)."""
     X, y = dev_batch
-    monkeypatch.setattr(oracle, "load_dev_batch", lambda *a, **k: (X[:100], y[:100]))
+    monkeypatch.setattr(api, "load_dev_batch", lambda *a, **k: (X[:100], y[:100]))
 
 
 def run_command(args, capsys) -> tuple[int, str]:
@@ -141,7 +142,7 @@ def test_fixture(target, kind, extra, status, text, rows_100, capsys):
 @pytest.mark.parametrize("args, text", [
     (["--num-dev", "0"], "--num-dev: must be at least 2, got 0"),
     (["--num-dev", "1"], "--num-dev: must be at least 2, got 1"),
-    (["--shapes", "x=2,3"], "--shapes is for --kind layer only"),
+    (["--shapes", "x=2,3"], "--shapes is not an option of --kind svm (it is for layer)"),
 ])
 def test_bad_options_are_usage_errors(args, text, capsys):
     try:  # argparse exits with 2 itself; the command returns 2

@@ -14,8 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ref_torch import kinds
-from ref_torch.kinds import LossKind
+from ref_torch.oracle import kinds
+from ref_torch.oracle.kinds import LossKind
 from ref_torch.oracle import run_kind
 from ref_torch.parity import check_parity, compare_arrays
 from ref_torch.tolerances import PARITY_RTOL
@@ -178,7 +178,7 @@ TEST_KIND = LossKind(
     name="test_softmax_wb",
     signature="softmax_wb(W, b, X, y, reg) -> (loss, dW, db)  [harness self-test]",
     make_cases=lambda X, y: [("W std 1e-3, reg 50", inputs(X, y))],
-    call_numpy=lambda fn, inp: as_numpy_fn(fn)(inp),
+    call_numpy=lambda fn, inp, guard, backward=True: as_numpy_fn(fn)(inp),
     torch_loss=torch_softmax_wb,
     wrt=("W", "b"),
     reference=f"{__name__}:softmax_wb",
@@ -234,7 +234,9 @@ def test_check_gradient_command_usage_errors(capsys, tmp_path, test_kind):
     assert check_gradient.main(["--list"]) == 0
     assert "test_softmax_wb" in capsys.readouterr().out
     assert check_gradient.main(["no_colon_here", "--kind", "test_softmax_wb"]) == 2
-    assert "path/to/file.py:name" in capsys.readouterr().err
+    assert "--kind is for one target (path/to/file.py:name)" in capsys.readouterr().err
+    assert check_gradient.main(["no_colon_here"]) == 2
+    assert "no_colon_here: no such file or folder" in capsys.readouterr().err
     assert check_gradient.main([f"{tmp_path}/absent.py:f", "--kind", "test_softmax_wb"]) == 2
     assert "no such file" in capsys.readouterr().err
     assert check_gradient.main(["x.py:f", "--kind", "no_such_kind"]) == 2

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ref_torch import two_layer_net as torch_net
-from ref_torch.kinds import get_kind
+from ref_torch.oracle.kinds import get_kind
 from ref_torch.oracle import run_kind
 from ref_torch.parity import compare_arrays
 from ref_torch.tolerances import GRAD_CHECK_RTOL, TWO_LAYER_GRAD_CHECK_MIN_GRAD, parity_rtol

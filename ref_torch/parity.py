@@ -161,8 +161,10 @@ def grad_name(param: str) -> str:
 
 
 def torch_reference(torch_fn: Callable, inputs: dict, wrt: tuple[str, ...], device="cpu"):
-    """``(loss, {name: gradient})`` of ``torch_fn`` by autograd, as float64 NumPy values.
+    """``(value, {name: gradient})`` of ``torch_fn`` by autograd, as float64 NumPy values.
 
+    torch_fn(tensors) -> a scalar (a loss: the value is the scalar), or ``(scalar, value)``
+    (a layer: autograd differentiates the scalar, the value is its output).
     inputs: already cast to the dtype under test (see :func:`cast_inputs`); NumPy
     arrays become tensors on ``device``, other values are passed unchanged.
     """
@@ -172,18 +174,23 @@ def torch_reference(torch_fn: Callable, inputs: dict, wrt: tuple[str, ...], devi
     for key in wrt:
         tensors[key] = tensors[key].detach().clone().requires_grad_(True)
     loss = torch_fn(tensors)
+    # A layer's reference gives (L, out): autograd differentiates L, out is compared.
+    loss, value = loss if isinstance(loss, tuple) else (loss, loss)
     grads = torch.autograd.grad(loss, [tensors[k] for k in wrt], allow_unused=True)
     reference = {k: (g if g is not None else torch.zeros_like(tensors[k])).detach().cpu().numpy()
                  for k, g in zip(wrt, grads)}
-    return float(loss.detach().cpu()), reference
+    value = value.detach().cpu().numpy().astype(np.float64)
+    return (float(value) if value.ndim == 0 else value), reference
 
 
-def compare_result(loss, grads: dict, reference, wrt: tuple[str, ...], tolerance: float):
-    """``(loss ArrayDiff, [gradient ArrayDiff])`` of a user's result against a reference
-    ``(loss, {name: gradient})``; a name absent from ``grads`` is reported missing."""
+def compare_result(loss, grads: dict, reference, wrt: tuple[str, ...], tolerance: float,
+                   value_name: str = "loss"):
+    """``(value ArrayDiff, [gradient ArrayDiff])`` of a user's result against a reference
+    ``(value, {name: gradient})``: the value is a loss, or a layer's output (named
+    ``value_name``); a name absent from ``grads`` is reported missing."""
     ref_loss, ref_grads = reference
-    loss_diff = compare_arrays("loss", np.asarray(loss, dtype=np.float64),
-                               np.float64(ref_loss), tolerance)
+    loss_diff = compare_arrays(value_name, np.asarray(loss, dtype=np.float64),
+                               np.asarray(ref_loss, dtype=np.float64), tolerance)
     diffs = []
     for key in wrt:
         name = grad_name(key)

@@ -31,19 +31,25 @@ def checkpoint_path(path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike, exclusive: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for a writer to create; on success it
     replaces ``path`` in one step, on failure it is removed.
 
     The temporary name keeps ``path``'s suffix, so writers that append one (``np.savez``)
     do not, and a name no other writer picks. The writer creates the file, so it gets the
-    usual permissions (0666 minus the umask).
+    usual permissions (0666 minus the umask). ``exclusive``: never replace a file; the
+    finished file is linked into place, which fails with ``FileExistsError`` when ``path``
+    exists by then (it may have appeared while the writer worked).
     """
     path = Path(path)
     temporary = path.with_name(f".{path.stem}.{secrets.token_hex(6)}.tmp{path.suffix}")
     try:
         yield temporary
-        os.replace(temporary, path)
+        if exclusive:
+            os.link(temporary, path)
+            temporary.unlink()
+        else:
+            os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

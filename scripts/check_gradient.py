@@ -1,35 +1,39 @@
-"""Check your own NumPy loss/gradient code against the torch autograd reference.
+"""Check your own NumPy gradient code against the torch autograd reference.
 
-    cs231n-check-gradient path/to/linear_svm.py:svm_loss_vectorized --kind svm
-    cs231n-check-gradient cs231n/classifiers/fc_net.py:TwoLayerNet --kind two_layer_net
-    cs231n-check-gradient my_layers.py:conv_forward_naive --kind layer --inputs conv_inputs
+    cs231n-check-gradient assignment2/                          # every target of an assignment
+    cs231n-check-gradient cs231n/layers.py                      # every target of a file
+    cs231n-check-gradient cs231n/layers.py:conv_forward_naive   # one target, its full report
+    cs231n-check-gradient cs231n/layers.py:batchnorm_forward --backward batchnorm_backward_alt
+    cs231n-check-gradient my_layers.py:my_forward --kind layer --inputs my_inputs --torch my_torch
     cs231n-check-gradient --list
 
-Runs your code on real CIFAR-10 dev-batch inputs (several cases: weight scales,
-reg values, 4-D images, scores that need the max shift) in float64 and float32,
-on cpu and cuda when present, and prints for the loss and every gradient the
-error against torch and the worst element, then a diagnosis of what is wrong.
-Exit status 0 when every required check passes (advisory warnings allowed unless
---strict), 1 when one fails, 2 on a usage error, 130 on Ctrl-C. A thin shell over
-``ref_torch.oracle.check_gradient``.
+The kind of each target is found from its name (``--kind`` overrides it for one target).
+Each target runs on real CIFAR-10 dev images or seeded inputs (several cases: weight
+scales, reg values, strides, N = 1, masks) in float64 and float32, on cpu and cuda when
+present, against torch; one target prints the error and the worst element of its value
+and every gradient, then a diagnosis; a file or folder prints one line per target and a
+summary. Exit status 0 when nothing failed (advisory warnings and unimplemented starter
+code allowed unless --strict), 1 when a target failed, 2 on a usage error, 130 on Ctrl-C.
+A thin shell over ``ref_torch.oracle``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from pathlib import Path
 
 from ref_torch.devices import available_devices
-from ref_torch.kinds import KINDS
 from ref_torch.oracle import check_gradient
-from ref_torch.user_code import UserCodeFailure, call_user, load_target
+from ref_torch.oracle.command import (failed, is_single_target, resolve_options, summary,
+                                      to_json, write_json)
+from ref_torch.oracle.kinds import KINDS, get_kind
+from ref_torch.oracle.walk import check_path, plan_path
 from scratch_numpy.data import CIFAR10Error, CIFAR10NotFoundError
-from scripts.cli import UsageError, add_cifar10_argument, command, int_at_least
+from scripts.cli import UsageError, add_cifar10_argument, command, int_at_least, output_file
 
-LAYER_LIST = ("name_forward(*inputs) -> (out, cache); name_backward(dout, cache) -> gradients",
-              "any forward/backward pair (convolution, pooling, batch norm, an RNN step): inputs "
-              "from --inputs FUNC or --shapes, the numerical gradient of your forward as the "
-              "reference, and torch autograd too with --torch")
+SINGLE_ONLY = ("kind", "backward", "inputs", "shapes", "torch", "wrt")
 
 
 def parse_shapes(tokens: list[str]):
@@ -52,25 +56,13 @@ def parse_shapes(tokens: list[str]):
     return named or shapes
 
 
-def layer_options(args, target) -> dict:
-    """The ``--kind layer`` options for ``check_layer``."""
-    options = {"torch_forward": args.torch, "wrt": args.wrt}
-    if args.shapes:
-        options["shapes"] = parse_shapes(args.shapes)
-    if args.inputs:
-        make = load_target(f"{target.rpartition(':')[0]}:{args.inputs}")
-        try:
-            options["inputs"] = call_user(make)
-        except UserCodeFailure as exc:
-            raise UsageError(f"--inputs {args.inputs}: {exc}") from None
-    return options
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("target", nargs="?",
-                        help="path/to/file.py:function_or_class (or file.py:Class.method)")
-    parser.add_argument("--kind", help="what the target computes (see --list)")
+                        help="path/to/file.py:name (one target, or file.py:Class.method), "
+                             "path/to/file.py (every target in it) or an assignment folder")
+    parser.add_argument("--kind", help="what one target computes (default: found from its name; "
+                                       "see --list)")
     parser.add_argument("--list", action="store_true", help="list the kinds and what each accepts")
     parser.add_argument("--dtype", nargs="+", default=["float64", "float32"],
                         choices=["float64", "float32"])
@@ -83,26 +75,97 @@ def build_parser() -> argparse.ArgumentParser:
                         help="full: reg * sum(W**2), gradient 2 reg W; half: 0.5 reg * sum(W**2), "
                              "gradient reg W (default: whichever the target uses)")
     parser.add_argument("--strict", action="store_true",
-                        help="advisory cases (scores beyond exp's range) fail instead of warning")
+                        help="advisory cases, warnings (an argument modified in place) and "
+                             "unimplemented targets fail")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--overwrite", action="store_true", help="let --json replace a file")
+    parser.add_argument("--details", action="store_true",
+                        help="a file or folder: print the full report of every target that "
+                             "does not pass")
+    parser.add_argument("--backward", metavar="NAME",
+                        help="the backward to check the forward with (a function of the "
+                             "target's file, e.g. batchnorm_backward_alt)")
     layer = parser.add_argument_group("--kind layer")
     layer.add_argument("--inputs", metavar="FUNC",
-                       help="a function in the target's file returning the forward's inputs "
-                            "(a dict by name, or a tuple)")
+                       help="a function returning the forward's inputs (a dict by name, or a "
+                            "tuple): a name in the target's file, or other.py:func")
     layer.add_argument("--shapes", nargs="+", metavar="[NAME=]D1,D2",
                        help="shapes of standard normal array inputs, e.g. x=2,3,8,8 w=4,3,3,3 b=4")
     layer.add_argument("--torch", metavar="EXPR",
                        help="the forward in torch: 'lambda x, w, b: ...' (torch, F, np in scope) "
-                            "or a function of the target's file; adds the autograd reference")
+                            "or a function of the target's file (or other.py:func); adds the "
+                            "autograd reference")
     layer.add_argument("--wrt", nargs="+", metavar="NAME",
                        help="inputs to differentiate (default: every float array input)")
     return parser
 
 
 def print_kinds() -> None:
-    rows = [(k.name, k.signature, k.accepts) for k in KINDS.values()]
-    rows.append(("layer", *LAYER_LIST))
-    for name, signature, accepts in rows:
-        print(f"{name:<14} {signature}\n{'':<14}   accepts: {accepts}")
+    for kind in KINDS.values():
+        found = f"   found by name: {', '.join(kind.names)}\n{'':<22}" if kind.names else ""
+        print(f"{kind.name:<22}{kind.signature}\n{'':<22}{found}   accepts: {kind.accepts}")
+
+
+def check_one(args) -> int:
+    options = resolve_options(args.target, args.backward, args.inputs, args.torch)
+    if args.shapes:
+        options["shapes"] = parse_shapes(args.shapes)
+    if args.wrt:
+        options["wrt"] = args.wrt
+    start = time.perf_counter()
+    report = check_gradient(args.target, args.kind, num_dev=args.num_dev,
+                            cifar10_dir=args.cifar10_dir, dtypes=args.dtype, devices=args.device,
+                            reg_convention=args.reg_convention, strict=args.strict, **options)
+    report.seconds = time.perf_counter() - start
+    report.file = args.target.rpartition(":")[0]
+    print(report)
+    if args.json:
+        write_json(args.json, to_json([report], {}, report.seconds, args.strict), args.overwrite)
+    return 1 if failed(report, args.strict, single=True) else 0
+
+
+def one_target(path: str, report) -> str:
+    """The command line that checks ``report``'s target alone."""
+    file = Path(path) if path.endswith(".py") else Path(path) / report.file
+    forward, _, backward = report.target.partition(" + ")
+    return f"{file}:{forward}" + (f" --backward {backward}" if backward else "")
+
+
+def check_many(args) -> int:
+    plan = plan_path(args.target)
+    targets = plan.targets
+    width = max((len(t.label) for t in targets), default=10) + 2
+    devices = args.device or available_devices()
+    print(f"{len(targets)} targets in {sum(bool(f.targets) for f in plan.found)} file(s) of "
+          f"{args.target} ({', '.join(args.dtype)} | {', '.join(devices)})")
+    shown_files = set()
+
+    def show(report):
+        if report.file not in shown_files:
+            shown_files.add(report.file)
+            print(report.file)
+        print(f"  {report.line(width)}", flush=True)
+
+    start = time.perf_counter()
+    reports = check_path(plan, num_dev=args.num_dev, cifar10_dir=args.cifar10_dir,
+                         dtypes=args.dtype, devices=args.device,
+                         reg_convention=args.reg_convention, strict=args.strict,
+                         progress=sys.stderr.isatty(), on_report=show)
+    seconds = time.perf_counter() - start
+    for file, names in plan.not_checked.items():
+        print(f"not checked (no kind): {file}: {', '.join(names)}")
+    if args.details:
+        for report in reports:
+            if report.verdict != "pass":
+                print(f"\n==== {report.file}: {report.target}\n{report}")
+    print(summary(reports, seconds))
+    bad = [r for r in reports if failed(r, args.strict) and r.target != "(file)"]
+    if bad and not args.details:
+        print(f"a target's full report: cs231n-check-gradient {one_target(args.target, bad[0])}")
+    if args.json:
+        write_json(args.json, to_json(reports, plan.not_checked, seconds, args.strict),
+                   args.overwrite)
+    return 1 if any(failed(r, args.strict) for r in reports) else 0
 
 
 @command
@@ -111,26 +174,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print_kinds()
         return 0
-    if not args.target or not args.kind:
-        raise UsageError("give a target path/to/file.py:name and --kind (see --list)")
+    if not args.target:
+        raise UsageError("give a target: path/to/file.py:name, a file, or a folder (see --help)")
     if args.device and "cuda" in args.device and "cuda" not in available_devices():
         raise UsageError("--device cuda given but no CUDA device is available")
-    layer_flags = [f for f in ("inputs", "shapes", "torch", "wrt") if getattr(args, f)]
-    if args.kind != "layer" and layer_flags:
-        raise UsageError(f"--{layer_flags[0]} is for --kind layer only")
+    single = is_single_target(args.target)
+    given = [f for f in SINGLE_ONLY if getattr(args, f)]
+    if given and not single:
+        raise UsageError(f"--{given[0]} is for one target (path/to/file.py:name), not a file "
+                         "or folder")
     try:
-        options = layer_options(args, args.target) if args.kind == "layer" else {}
-        report = check_gradient(args.target, args.kind, num_dev=args.num_dev,
-                                cifar10_dir=args.cifar10_dir, dtypes=args.dtype,
-                                devices=args.device, reg_convention=args.reg_convention,
-                                strict=args.strict, **options)
+        if args.kind:
+            get_kind(args.kind)
+        if args.json:
+            args.json = output_file(args.json, overwrite=args.overwrite)
+        return check_one(args) if single else check_many(args)
     except (ValueError, CIFAR10NotFoundError, CIFAR10Error) as exc:
         raise UsageError(str(exc)) from None
+    except FileExistsError as exc:
+        raise UsageError(f"{exc.filename2 or exc.filename} appeared while the check ran; it is "
+                         "kept: choose another --json name or pass --overwrite") from None
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    print(report)
-    return 0 if report.passed else 1
 
 
 if __name__ == "__main__":

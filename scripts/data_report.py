@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ref_torch.devices import available_devices
-from ref_torch.kinds import KINDS, load_reference
+from ref_torch.oracle.kinds import load_reference, project_kinds
 from ref_torch.oracle import run_kind
 from scratch_numpy.preprocessing import dev_batch
 from scripts.report import ReportContext, ResultRow, save_figure
@@ -58,7 +58,7 @@ def data_rows(ctx: ReportContext) -> list[ResultRow]:
 def parity_rows(ctx: ReportContext) -> list[ResultRow]:
     X, y = dev_batch(ctx.splits)
     rows = []
-    for name, kind in KINDS.items():
+    for name, kind in project_kinds().items():
         reports = run_kind(kind, load_reference(kind), X, y, devices=available_devices())
         for dtype in ("float64", "float32"):
             mine = [r for r in reports if r.dtype == dtype]

@@ -3,10 +3,14 @@
 Each kind has a ``prepare_*(obj)`` that checks the target before anything runs
 (a class where a function is expected, the wrong number of arguments, a
 ``*_forward`` without its ``*_backward``) and raises :class:`TargetError` with a
-hint, and a ``call_*(prepared, inputs) -> (loss, grads)`` that runs it on one
-case. The ``read_*`` helpers turn anything else the user's code returns (None, a
-list, a swapped tuple, a per-example loss) into a one-line
-:class:`UserCodeFailure`.
+hint, and a ``call_*(prepared, inputs, guard, backward=True) -> (value, grads)``
+that runs it on one case: ``value`` is the loss (loss kinds) or the forward's output
+(layers), and every call of user code goes through ``guard``
+(``ref_torch.oracle.user_code.Guard``: private copies, in-place edits remembered).
+``backward=False`` runs only as much as gives the value. The ``read_*`` helpers turn
+anything else the user's code returns (None, a list, a swapped tuple, a per-example
+loss) into a one-line :class:`UserCodeFailure`; returning None is flagged as the
+starter code.
 
 Two-layer nets come in CS231n's two layouts (:func:`net_layout`):
 
@@ -16,20 +20,20 @@ Two-layer nets come in CS231n's two layouts (:func:`net_layout`):
   weight_scale, reg)`` and ``loss(X, y)``, reg held on the instance, X given as
   images ``(N, 3, 32, 32)`` as that assignment's solver does.
 
-(A little over 300 lines: one short section per CS231n signature, kept together so the
+(About 400 lines: one short section per CS231n signature, kept together so the
 calling conventions of every kind read in one place.)
 """
 
 from __future__ import annotations
 
-import copy
+import difflib
 import inspect
 import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-from ref_torch.user_code import TargetError, UserCodeFailure, method_owner
+from ref_torch.oracle.user_code import TargetError, UserCodeFailure, method_owner
 
 NET_PARAM_NAMES = ("W1", "b1", "W2", "b2")
 IMAGE_SHAPE = (3, 32, 32)
@@ -52,7 +56,8 @@ def read_loss(value, what: str = "the loss") -> np.float64:
     """A scalar loss (a Python or NumPy number, or a 0-d array); NaN and inf pass
     through for the comparison to name."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Number, np.ndarray)):
-        raise UserCodeFailure(f"returned {what} as {describe(value)}, expected a number")
+        raise UserCodeFailure(f"returned {what} as {describe(value)}, expected a number",
+                              starter=value is None)
     array = np.asarray(value)
     if array.shape != ():
         raise UserCodeFailure(f"returned {what} as {describe(value)}, expected a scalar "
@@ -64,7 +69,8 @@ def read_loss(value, what: str = "the loss") -> np.float64:
 
 def read_array(value, name: str) -> np.ndarray:
     if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.number):
-        raise UserCodeFailure(f"returned {name} as {describe(value)}, expected a NumPy array")
+        raise UserCodeFailure(f"returned {name} as {describe(value)}, expected a NumPy array",
+                              starter=value is None)
     return value
 
 
@@ -72,7 +78,8 @@ def read_pair(result, first: str, second: str, second_shape: tuple):
     """``(loss, gradient)`` from a loss function's result."""
     expected = f"({first}, {second})"
     if not isinstance(result, tuple):
-        raise UserCodeFailure(f"returned {describe(result)}, expected the tuple {expected}")
+        raise UserCodeFailure(f"returned {describe(result)}, expected the tuple {expected}",
+                              starter=result is None)
     if len(result) != 2:
         raise UserCodeFailure(f"returned a tuple of {len(result)} values, expected {expected}")
     a, b = result
@@ -121,67 +128,90 @@ def prepare_linear(obj, kind: str):
     if owner is not None:
         _require_function(obj, kind, "loss(self, X_batch, y_batch, reg)", 4)
 
-        def call_method(W, X, y, reg):
+        def loss(W, X_batch, y_batch, reg):
             model = owner()
             model.W = W
-            return obj(model, X, y, reg)
-        return call_method
+            return obj(model, X_batch, y_batch, reg)
+        loss.__name__ = obj.__qualname__
+        return loss
     return _require_function(
         obj, kind, f"{kind}_loss_vectorized(W, X, y, reg)", 4,
         "A network class is --kind two_layer_net; a loss of scores is "
         f"--kind {kind}_scores")
 
 
-def call_linear_loss(user_fn, inputs):
+def call_linear_loss(user_fn, inputs, guard, backward=True):
     W = inputs["W"]
-    result = user_fn(W, inputs["X"], inputs["y"], inputs["reg"])
+    result = guard(user_fn, W, inputs["X"], inputs["y"], inputs["reg"])
     loss, dW = read_pair(result, "loss", "dW", W.shape)
     return loss, {"W": dW}
 
 
-# ---- loss layers: softmax_loss(scores, y) -> (loss, dscores) ---------------------------
+# ---- loss layers: softmax_loss(x, y) -> (loss, dx), temporal_softmax_loss(x, y, mask) ---
 
-def prepare_score_loss(obj, kind: str):
-    return _require_function(obj, kind, f"{kind.removesuffix('_scores')}_loss(scores, y)", 2,
-                             f"A loss of W, X, y, reg is --kind {kind.removesuffix('_scores')}")
+def prepare_loss_function(obj, kind: str, expected: str, num_args: int, hint: str = ""):
+    return _require_function(obj, kind, expected, num_args, hint)
 
 
-def call_score_loss(fn, inputs):
-    loss, dscores = read_pair(fn(inputs["scores"], inputs["y"]), "loss", "dscores",
-                              inputs["scores"].shape)
-    return loss, {"scores": dscores}
+def loss_caller(arg_names: tuple[str, ...], grad_name: str):
+    """``call(fn, inputs, guard) -> (loss, {grad_name: gradient})`` for a loss layer
+    ``fn(*arg_names) -> (loss, d<first input>)``."""
+    def call(fn, inputs, guard, backward=True):
+        result = guard(fn, *(inputs[n] for n in arg_names))
+        loss, grad = read_pair(result, "loss", f"d{arg_names[0]}", inputs[grad_name].shape)
+        return loss, {grad_name: grad}
+    return call
 
 
 # ---- forward/backward layer pairs ------------------------------------------------------
 
-def find_backward(forward_fn):
-    """The backward function defined beside a user's forward: the name with its last
-    ``forward`` made ``backward`` (``affine_forward``, ``conv_forward_naive``)."""
-    name = getattr(forward_fn, "__name__", "")
-    head, found, tail = name.rpartition("forward")
-    if not found:
-        raise TargetError(f"the target must be a forward function (name_forward), got "
-                          f"{name or forward_fn!r}")
-    backward_name = f"{head}backward{tail}"
+def backward_name_of(forward_name: str) -> str:
+    """``conv_forward_naive`` -> ``conv_backward_naive``: the last ``forward`` made
+    ``backward`` ("" when the name holds no ``forward``)."""
+    head, found, tail = forward_name.rpartition("forward")
+    return f"{head}backward{tail}" if found else ""
+
+
+def _namespace(forward_fn) -> dict:
     owner = method_owner(forward_fn)
-    namespace = vars(owner) if owner else getattr(forward_fn, "__globals__", {})
-    backward = namespace.get(backward_name)
-    if isinstance(backward, staticmethod):
-        backward = backward.__func__
-    if backward is None:
-        raise TargetError(f"{backward_name} not found beside {name}")
-    return backward
+    return dict(vars(owner)) if owner else getattr(forward_fn, "__globals__", {})
 
 
-def prepare_layer(obj, kind: str, num_inputs: int):
-    """``(forward, backward)``: the target ``name_forward`` and its ``name_backward``."""
-    args = ", ".join(("x", "w", "b")[:num_inputs]) if num_inputs <= 3 else "..."
-    forward = _require_function(obj, kind, f"{kind}_forward({args})", num_inputs,
+def find_backward(forward_fn, backward=None):
+    """The backward function of a user's forward: ``backward`` itself when it is a function,
+    the function of that name beside the forward when it is a name (``--backward
+    batchnorm_backward_alt``), else the forward's name with ``forward`` made ``backward``."""
+    if callable(backward):
+        return backward
+    name = getattr(forward_fn, "__name__", "")
+    backward_name = backward or backward_name_of(name)
+    if not backward_name:
+        raise TargetError(f"the target must be a forward function (name_forward), got "
+                          f"{name or forward_fn!r}; or name its backward with --backward")
+    namespace = _namespace(forward_fn)
+    found = namespace.get(backward_name)
+    if isinstance(found, staticmethod):
+        found = found.__func__
+    if not callable(found):
+        close = difflib.get_close_matches(backward_name, [n for n in namespace
+                                                          if "backward" in n], 3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise TargetError(f"{backward_name} not found beside {name}{hint}")
+    return found
+
+
+def prepare_layer(obj, kind: str, expected: str, num_inputs: int, num_outputs: int = 1,
+                  backward=None):
+    """``(forward, backward)``: the target ``name_forward`` and its backward (see
+    :func:`find_backward`), each checked to take its arguments."""
+    forward = _require_function(obj, kind, expected, num_inputs,
                                 "Any other layer is --kind layer")
-    backward = find_backward(forward)
-    if not _binds(backward, 2):
+    backward = find_backward(forward, backward)
+    if not _binds(backward, num_outputs + 1):
+        upstream = "dout" if num_outputs == 1 else ", ".join(f"dout{k + 1}"
+                                                               for k in range(num_outputs))
         raise TargetError(f"{backward.__name__}{_parameters(backward)} cannot be called as "
-                          f"{backward.__name__}(dout, cache)")
+                          f"{backward.__name__}({upstream}, cache)")
     return forward, backward
 
 
@@ -191,37 +221,52 @@ def read_grads(result, names: tuple[str, ...], backward_name: str) -> dict:
     expected = ", ".join(f"d{n}" for n in names)
     if not isinstance(grads, tuple) or len(grads) != len(names):
         raise UserCodeFailure(f"{backward_name} returned {describe(result)}, expected "
-                              f"{'the tuple ' if len(names) > 1 else ''}({expected})")
+                              f"{'the tuple ' if len(names) > 1 else ''}({expected})",
+                              starter=result is None or isinstance(grads, tuple) and all(
+                                  g is None for g in grads))
     return {n: read_array(g, f"d{n}") for n, g in zip(names, grads)}
 
 
+def stack_outputs(outs):
+    """A forward's outputs as one array to compare: the output itself, or the outputs
+    stacked along a new first axis (``next_h``, ``next_c`` -> ``(2, N, H)``); NumPy
+    arrays or torch tensors alike."""
+    if len(outs) == 1:
+        return outs[0]
+    if isinstance(outs[0], np.ndarray):
+        return np.stack(outs)
+    import torch
+
+    return torch.stack(list(outs))
+
+
 def layer_caller(names, floats=None, wrt=None, dout_names=("dout",)):
-    """``call(pair, inputs) -> (L, grads)`` for a forward/backward pair: forward takes the
-    inputs ``names`` and returns ``(out_1, ..., out_K, cache)``, backward takes
-    ``(dout_1, ..., dout_K, cache)`` and returns a gradient per floating-point array input
-    (``floats``, default all of ``names``); ``L = sum_k sum(out_k * dout_k)`` and the
-    gradients of ``wrt`` (default ``floats``) are returned. Non-array inputs (a
-    ``conv_param`` dict) are copied for each call, since a forward may write to them."""
+    """``call(pair, inputs, guard, backward=True) -> (out, grads)`` for a forward/backward
+    pair: forward takes the inputs ``names`` and returns ``(out_1, ..., out_K, cache)``,
+    backward takes ``(dout_1, ..., dout_K, cache)`` and returns a gradient per
+    floating-point array input (``floats``, default all of ``names``), in order. ``out``
+    is the outputs stacked (:func:`stack_outputs`); the gradients of ``wrt`` (default
+    ``floats``) are returned; ``backward=False`` calls the forward only."""
     floats = tuple(floats or names)
     wrt = tuple(wrt or floats)
 
-    def call(pair, inputs):
-        forward, backward = pair
-        args = [inputs[n] if isinstance(inputs[n], np.ndarray) else copy.deepcopy(inputs[n])
-                for n in names]
-        result = forward(*args)
+    def call(pair, inputs, guard, backward=True):
+        forward, backward_fn = pair
+        result = guard(forward, *(inputs[n] for n in names))
         if not isinstance(result, tuple) or len(result) != len(dout_names) + 1:
             outs = ", ".join(["out"] * len(dout_names))
             raise UserCodeFailure(f"{forward.__name__} returned {describe(result)}, expected the "
-                                  f"tuple ({outs}, cache)")
+                                  f"tuple ({outs}, cache)", starter=result is None)
         outs = [read_array(out, "out") for out in result[:-1]]
         douts = [inputs[d] for d in dout_names]
         for out, dout in zip(outs, douts):
             if out.shape != dout.shape:
                 raise UserCodeFailure(f"{forward.__name__} returned out of shape {out.shape}, "
                                       f"expected {dout.shape}")
-        grads = read_grads(backward(*douts, result[-1]), floats, backward.__name__)
-        return sum(np.sum(o * d) for o, d in zip(outs, douts)), {k: grads[k] for k in wrt}
+        if not backward:
+            return stack_outputs(outs), {}
+        grads = read_grads(guard(backward_fn, *douts, result[-1]), floats, backward_fn.__name__)
+        return stack_outputs(outs), {k: grads[k] for k in wrt}
 
     return call
 
@@ -288,7 +333,7 @@ def net_skip_reason(net_class, inputs) -> str:
     return ""
 
 
-def call_user_net(net_class, inputs):
+def call_user_net(net_class, inputs, guard, backward=True):
     """Build the user's class, give it the case's parameters, call its loss."""
     layout = net_layout(net_class)
     D, H = inputs["W1"].shape
@@ -300,13 +345,13 @@ def call_user_net(net_class, inputs):
     net = net_class(D, H, C, **kwargs)
     if not layout.reg_in_loss and not layout.reg_in_init:
         net.reg = reg
-    net.params = {name: inputs[name] for name in NET_PARAM_NAMES}
+    net.params = {name: inputs[name].copy() for name in NET_PARAM_NAMES}
     X, y = inputs["X"], inputs["y"]
     if layout.reg_in_loss:
-        result = net.loss(X, y, reg=reg)
+        result = guard(net.loss, X, y, reg=reg)
     else:
         images = X.reshape(-1, *IMAGE_SHAPE) if X.shape[1] == np.prod(IMAGE_SHAPE) else X
-        result = net.loss(images, y)
+        result = guard(net.loss, images, y)
     return _read_net_result(result, NET_PARAM_NAMES)
 
 
@@ -314,11 +359,11 @@ def _read_net_result(result, param_names):
     """``(loss, grads)`` of a network's ``loss(X, y)``, checked: a tuple, grads a dict."""
     if not isinstance(result, tuple) or len(result) != 2:
         raise UserCodeFailure(f"loss(X, y) returned {describe(result)}, expected the tuple "
-                              "(loss, grads) when labels are given")
+                              "(loss, grads) when labels are given", starter=result is None)
     loss, grads = result
     if not isinstance(grads, dict):
         raise UserCodeFailure(f"returned grads as {describe(grads)}, expected a dict keyed by "
-                              f"{', '.join(param_names)}")
+                              f"{', '.join(param_names)}", starter=grads is None)
     return read_loss(loss), {k: read_array(v, k) for k, v in grads.items() if k in param_names}
 
 
@@ -335,7 +380,7 @@ def prepare_fc_net(obj, kind: str = "fc_net"):
     return net_class
 
 
-def call_user_fc_net(net_class, inputs):
+def call_user_fc_net(net_class, inputs, guard, backward=True):
     """Assignment 2's layout: ``net_class(hidden_dims, input_dim=D, num_classes=C, reg=reg,
     dtype=...)`` (dropout and normalization left at their defaults, off), the case's
     parameters set on ``params`` (W1, b1, ..., WL, bL), then ``loss(X, y)`` on images
@@ -346,7 +391,7 @@ def call_user_fc_net(net_class, inputs):
     weights = [inputs[f"W{l}"] for l in range(1, num_layers + 1)]
     net = net_class([W.shape[1] for W in weights[:-1]], input_dim=weights[0].shape[0],
                     num_classes=weights[-1].shape[1], reg=inputs["reg"], dtype=weights[0].dtype)
-    net.params = {name: inputs[name] for name in names}
+    net.params = {name: inputs[name].copy() for name in names}
     X = inputs["X"]
     images = X.reshape(-1, *IMAGE_SHAPE) if X.shape[1] == np.prod(IMAGE_SHAPE) else X
-    return _read_net_result(net.loss(images, inputs["y"]), names)
+    return _read_net_result(guard(net.loss, images, inputs["y"]), names)

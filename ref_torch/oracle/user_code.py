@@ -16,6 +16,7 @@ the report explains non-finite results itself.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import importlib
 import importlib.util
@@ -33,13 +34,23 @@ class TargetError(ValueError):
 
 
 class UserCodeFailure(Exception):
-    """The user's code failed or returned something unusable; ``str`` is one line."""
+    """The user's code failed or returned something unusable; ``str`` is one line.
+
+    raised: the code raised (or called ``sys.exit``) rather than returning something wrong.
+    starter: what it did is what CS231n's starter code does (returns None, raises
+    ``NotImplementedError``): the target is not implemented yet.
+    """
+
+    def __init__(self, message: str, raised: bool = False, starter: bool = False):
+        super().__init__(message)
+        self.raised = raised
+        self.starter = starter
 
 
 # Top-level packages this module imported from a user's folder: a later target in
 # another folder with the same package name (every student's is ``cs231n``) replaces them.
 _LOADED_PACKAGES: set[str] = set()
-_OWN_FILES = tuple(str(Path(__file__).resolve().parents[1] / p) for p in
+_OWN_FILES = tuple(str(Path(__file__).resolve().parents[2] / p) for p in
                    ("ref_torch", "scratch_numpy", "scripts"))
 
 
@@ -75,7 +86,51 @@ def call_user(fn, *args, **kwargs):
     except UserCodeFailure:
         raise
     except BaseException as exc:  # SystemExit too: the user's code must not end the check
-        raise UserCodeFailure(f"your code {describe_exception(exc)}") from None
+        raise UserCodeFailure(f"your code {describe_exception(exc)}", raised=True,
+                              starter=isinstance(exc, NotImplementedError)) from None
+
+
+def parameter_name(fn, position) -> str:
+    """The user's own name of ``fn``'s argument at ``position`` (an int, or a keyword)."""
+    if isinstance(position, str):
+        return position
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    return params[position].name if position < len(params) else f"argument {position + 1}"
+
+
+class Guard:
+    """Calls user code on private copies of its array arguments.
+
+    ``guard(fn, *args, **kwargs)`` is ``call_user(fn, ...)`` with every NumPy array
+    argument copied first; an argument the code changed in place is remembered in
+    ``modified`` under the user's own parameter name (``dnext_c``, ``x``): the caller's
+    arrays never change, and the report can warn about the habit.
+    """
+
+    def __init__(self):
+        self.modified: list[str] = []
+
+    def __call__(self, fn, *args, **kwargs):
+        given = {**dict(enumerate(args)), **kwargs}
+        # Other arguments (a conv_param dict) are copied too: a forward may write into them.
+        copies = {k: v.copy() if isinstance(v, np.ndarray) else copy.deepcopy(v)
+                  for k, v in given.items()}
+        result = call_user(fn, *(copies[i] for i in range(len(args))),
+                           **{k: copies[k] for k in kwargs})
+        for key, value in given.items():
+            if isinstance(value, np.ndarray) and not np.array_equal(value, copies[key],
+                                                                     equal_nan=True):
+                name = parameter_name(fn, key)
+                line = (f"{getattr(fn, '__name__', 'your code')} modifies its argument {name} in "
+                        f"place (the caller's array changes; work on a copy: "
+                        f"{name} = {name}.copy())")
+                if line not in self.modified:
+                    self.modified.append(line)
+        return result
 
 
 def _package_of(file: Path) -> tuple[Path, str]:
@@ -176,14 +231,3 @@ def method_owner(fn):
                                                  (staticmethod, classmethod)):
         return None
     return owner
-
-
-def modified_inputs(given: dict, copies: dict) -> str:
-    """The failure line when user code changed any of the array ``copies`` it was given
-    ("" when it changed none)."""
-    changed = [k for k, v in given.items() if isinstance(v, np.ndarray)
-               and not np.array_equal(v, copies[k], equal_nan=True)]
-    if not changed:
-        return ""
-    return (f"your code modified its input {', '.join(changed)} in place: work on a copy "
-            "(the caller still needs it)")
