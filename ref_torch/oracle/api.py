@@ -47,10 +47,14 @@ def fitting_kinds(obj, exclude: str = "") -> list[str]:
 
 
 def _fit_hint(obj, exclude: str) -> str:
+    """The kinds to try: by name first (``dropout_binomial_forward`` holds ``dropout``), else
+    every kind whose signature the target fits."""
     fits = fitting_kinds(obj, exclude)
-    by_name = kind_of_name(target_name(obj))
-    if by_name and by_name.name != exclude and by_name.name not in fits:
-        fits.insert(0, by_name.name)
+    name = target_name(obj)
+    by_name = kind_of_name(name)
+    named = [k for k in fits if k in name] or ([by_name.name] if by_name and
+                                               by_name.name != exclude else [])
+    fits = sorted(named, key=len, reverse=True)[:1] if named else fits
     return f"; kinds that fit it: --kind {' / '.join(fits)}" if fits else ""
 
 

@@ -178,7 +178,8 @@ def _array_lines(run, kind, failing) -> dict[str, str]:
     counts = named_counts(kind.dims, run.inputs)
     if not run.report.loss.passed and np.all(np.isfinite(run.user_value)):
         labels = _common_labels(failing, kind.value_name, kind)
-        line = diagnose_array(f"the {kind.value_name}", run.user_value, value, _tol(run),
+        shown = "the loss" if kind.value_name == "loss" else kind.value_name
+        line = diagnose_array(shown, run.user_value, value, _tol(run),
                               counts=counts, averages=kind.averages, labels=labels)
         if line:
             lines[kind.value_name] = line
@@ -302,7 +303,10 @@ def diagnose(runs, kind, forward_line: str = "") -> list[str]:
         return [_images_line(runs)] if _images_line(runs) else []
     names = [kind.value_name, *(d.name for d in failing[0].report.grads)]
     reg_line = _reg_line(runs, kind.reg_params)
-    lines = [reg_line, _value_problem(failing, kind)]
+    value_problem = _value_problem(failing, kind)
+    if value_problem:  # the kind's own account of a wrong value explains the gradients too
+        return [value_problem]
+    lines = [reg_line]
     per_array: dict[str, str] = {}
     for run in _by_precision(failing):
         if reg_line and run.reg > 0:

@@ -273,8 +273,8 @@ def _fitting_kinds(kind: LossKind, target, runs: list[Run], X, y) -> str:
             fits.append(other.name)
     if not fits:
         return ""
-    return (f"the {kind.value_name} is far from the {kind.name} reference in every case but "
-            f"matches --kind {' / '.join(fits)}: is the kind right?")
+    return (f"the wrong kind? the {kind.value_name} is far from the {kind.name} reference in "
+            f"every case, and it is what --kind {' / '.join(fits)} computes")
 
 
 def run_checks(kind: LossKind, target, X: np.ndarray | None, y: np.ndarray | None,
@@ -301,11 +301,14 @@ def run_checks(kind: LossKind, target, X: np.ndarray | None, y: np.ndarray | Non
     if kind.numerical:
         own, probes, failure = numerical.own_gradient(kind, prepared, plan[0][1])
         cases, diagnoses = [own], numerical.diagnoses(own, probes)
-    forward_line = _forward_or_backward(kind, prepared, runs) if not kind.numerical else ""
-    diagnoses += [d for d in diagnose(runs, kind, forward_line) if d not in diagnoses]
-    diagnoses = [line for line in (*diagnoses, _fitting_kinds(kind, target, runs, X, y)) if line]
     starter = _starter_reason(runs, kind) if runs else (
         f"{failure} (the starter code)" if failure is not None and failure.starter else "")
+    if not starter:
+        forward_line = "" if kind.numerical else _forward_or_backward(kind, prepared, runs)
+        diagnoses += [d for d in diagnose(runs, kind, forward_line) if d not in diagnoses]
+        # Another kind's reference explains every failure at once: say only that.
+        other_kind = _fitting_kinds(kind, target, runs, X, y)
+        diagnoses = [other_kind] if other_kind else diagnoses
     ran = [r for r in runs if not r.skipped]
     raised = bool(ran) and all(r.raised for r in ran) or (not ran and failure is not None
                                                           and failure.raised)

@@ -348,8 +348,13 @@ def get_kind(name: str) -> LossKind:
 
 
 def kind_of_name(name: str) -> LossKind | None:
-    """The kind a function or class of this name has (``conv_forward_naive`` -> conv)."""
-    return next((kind for kind in KINDS.values() if kind.matches(name)), None)
+    """The kind a function or class of this name has (``conv_forward_naive`` -> conv,
+    ``LinearSVM.loss`` -> svm, a static method ``Layers.affine_forward`` -> affine)."""
+    for candidate in dict.fromkeys((name, name.rpartition(".")[2])):
+        found = next((kind for kind in KINDS.values() if kind.matches(candidate)), None)
+        if found:
+            return found
+    return None
 
 
 def project_kinds() -> dict[str, LossKind]:

@@ -28,7 +28,6 @@ import torch
 from ref_torch.oracle.adapters import describe, find_backward, layer_caller
 from ref_torch.oracle.references import layer_loss
 from ref_torch.oracle.user_code import Guard, TargetError, UserCodeFailure, call_user
-from ref_torch.parity import cast_inputs, torch_reference
 
 SEED = 231
 SIGNATURE = "name_forward(*inputs) -> (out, cache); name_backward(dout, cache) -> gradients"
@@ -104,15 +103,21 @@ def _first_outputs(forward, values: dict) -> list | None:
     return list(outs) if all(isinstance(o, np.ndarray) for o in outs) else None
 
 
-def _torch_loss(torch_forward, names, dout_names, case_inputs, wrt):
-    """The autograd reference, checked to run on the inputs: a torch forward that fails
-    is a usage error, never the user's code's failure."""
-    torch_fn = layer_loss(lambda t: torch_forward(*(t[n] for n in names)), dout_names)
+def _torch_outputs(torch_forward, values: dict) -> list:
+    """The torch forward's outputs on the inputs (float64, cpu): they fix the shapes the
+    user's outputs must have. A torch forward that fails is a usage error, never the
+    user's code's failure."""
+    tensors = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+               for k, v in values.items()}
     try:
-        call_user(torch_reference, torch_fn, cast_inputs(case_inputs, np.float64), wrt)
+        outs = call_user(torch_forward, *tensors.values())
     except UserCodeFailure as exc:
-        raise TargetError(f"the torch forward fails on these inputs: {exc}") from None
-    return torch_fn
+        raise TargetError("the torch forward fails on these inputs: "
+                          f"{str(exc).removeprefix('your code ')}") from None
+    outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+    if not all(isinstance(o, torch.Tensor) for o in outs):
+        raise TargetError("the torch forward must return a tensor (or a tuple of tensors)")
+    return [o.detach().numpy() for o in outs]
 
 
 def setup(kind, forward, options: dict):
@@ -130,15 +135,16 @@ def setup(kind, forward, options: dict):
         raise TargetError(f"the gradients are taken with respect to floating-point array inputs; "
                           f"this forward has {', '.join(floats) or 'none'}")
     values = {n: v.astype(np.float64) if n in floats else v for n, v in values.items()}
-    outs = _first_outputs(forward, values)
+    torch_loss, torch_forward = None, options.get("torch_forward")
+    if torch_forward is not None:
+        torch_forward = load_torch_forward(torch_forward, getattr(forward, "__globals__", {}))
+        outs = _torch_outputs(torch_forward, values)
+    else:
+        outs = _first_outputs(forward, values)
     douts = _douts(outs or [np.zeros(0)])
     case_inputs = {**values, **douts}
-    torch_loss = None
-    if options.get("torch_forward") is not None:
-        torch_forward = load_torch_forward(options["torch_forward"],
-                                           getattr(forward, "__globals__", {}))
-        if outs is not None:  # else the user's forward failed: nothing to compare
-            torch_loss = _torch_loss(torch_forward, names, tuple(douts), case_inputs, wrt)
+    if torch_forward is not None:
+        torch_loss = layer_loss(lambda t: torch_forward(*(t[n] for n in names)), tuple(douts))
     row = dataclasses.replace(
         kind, make_cases=lambda X, y: [("torch autograd", case_inputs)],
         call_numpy=layer_caller(names, floats, wrt, tuple(douts)), torch_loss=torch_loss,
