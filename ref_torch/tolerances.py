@@ -43,6 +43,12 @@ def parity_rtol(dtype) -> float:
 # user's own forward, float64, normwise as PARITY_RTOL.
 LAYER_NUMERICAL_RTOL = 1e-6
 
+# The gradient checker's dropout kind reads the user's mask off out / x: an entry within this
+# relative distance of 0 or 1/p is read as that value; and a correct mask keeps a count within
+# DROPOUT_KEPT_SIGMAS binomial standard deviations of p * size.
+DROPOUT_MASK_RTOL = 1e-4
+DROPOUT_KEPT_SIGMAS = 5.0
+
 # Two-layer net, full numerical gradient check: smaller analytic entries are
 # reported, not judged against GRAD_CHECK_RTOL.
 TWO_LAYER_GRAD_CHECK_MIN_GRAD = 1e-3
@@ -83,9 +89,10 @@ class Tolerance:
 TOLERANCES = (
     Tolerance(
         "PARITY_RTOL", "float64", PARITY_RTOL[_F64],
-        applies_to="every NumPy-vs-torch comparison of a loss or gradient in float64 (linear losses, "
-                   "layers, the two-layer and fully-connected nets, the kinds of the gradient "
-                   "checker), and float64 training trajectories (linear classifiers, both nets)",
+        applies_to="every NumPy-vs-torch comparison of a loss, a layer's output or a gradient in "
+                   "float64 (linear losses, layers, the two-layer and fully-connected nets, every "
+                   "kind of the gradient checker), and float64 training trajectories (linear "
+                   "classifiers, both nets)",
         why="float64 eps is 2.2e-16; NumPy and torch sum in different orders (BLAS blocking, pairwise "
             "sums) over 3,073 features and 500 images, which costs a few digits at most. 1e-12 is "
             "\"near machine precision\" with room for other BLAS builds.",
@@ -103,6 +110,12 @@ TOLERANCES = (
             "fully-connected net (3 hidden layers), 100 SGD + momentum steps with decay and reg: "
             "relu and sigmoid <= 1.2e-15, tanh 6.2e-14 (b1; rounding differences grow along the "
             "trajectory)",
+            "the gradient checker's kinds of assignments 2 and 3 on correct student code "
+            "(`parity_tests/oracle_fixtures/`), output and every gradient over every case: conv "
+            "3.5e-16, max_pool 0, batchnorm 4.2e-16, spatial_batchnorm 7.5e-16, layernorm "
+            "1.0e-14, groupnorm 2.4e-15, dropout 0, rnn_step 1.4e-15, rnn 8.8e-16, lstm_step "
+            "6.2e-16, lstm 1.1e-15, temporal_affine 3.6e-16, word_embedding 0, "
+            "temporal_softmax_loss 1.7e-16",
         ),
     ),
     Tolerance(
@@ -123,6 +136,11 @@ TOLERANCES = (
             "tanh <= 2.5e-6 (growing with depth)",
             "fully-connected net, 100 steps: relu 5.3e-7, sigmoid 4.7e-7; tanh 8.7e-5 (b1), too "
             "close to the bound for a test: the float32 trajectory test runs relu only",
+            "the checker's kinds of assignments 2 and 3 on correct student code: conv 2.0e-7, "
+            "max_pool 0, batchnorm 5.2e-7, spatial_batchnorm 2.7e-7, layernorm 1.3e-5 (dx: the "
+            "rows' mean of ~12 cancels), groupnorm 1.1e-6, dropout 9.8e-8, rnn_step 9.7e-7, "
+            "rnn 1.5e-6, lstm_step 2.9e-7, lstm 2.3e-7, temporal_affine 1.3e-7, word_embedding "
+            "3.5e-8, temporal_softmax_loss 1.7e-7",
         ),
     ),
     Tolerance(
@@ -173,6 +191,33 @@ TOLERANCES = (
             "3-D x 3.0e-11..3.4e-11; relu 2.5e-11; sigmoid 1.3e-10",
             "planted mistakes fail by far: convolution db averaged over positions 9.6e-1, batch "
             "norm dx without the terms through the mean and variance 8.0e-1",
+        ),
+    ),
+    Tolerance(
+        "DROPOUT_MASK_RTOL", None, DROPOUT_MASK_RTOL,
+        applies_to="the gradient checker's `dropout` kind: `out / x` of the user's train-mode "
+                   "output is read as a mask where every entry is within this of 0 or 1/p "
+                   "(`ref_torch/oracle/dropout.py`); the reference is then `x * mask`",
+        why="a correct mask times x, divided by x, is 1/p to a few ulps of the dtype (float32: "
+            "~1e-7); 1e-4 admits float32 rounding, while a mask scaled by 1/(1 - p) or left "
+            "unscaled is off by at least 1e-1.",
+        measured=(
+            "correct dropout (seeded `rand`, seeded `binomial`, unseeded), every case and dtype: "
+            "read as a mask, output error 0 in float64 and <= 9.8e-8 in float32",
+            "the 2016 drop-probability convention and an unscaled mask: not read as a mask "
+            "(each named by the diagnosis)",
+        ),
+    ),
+    Tolerance(
+        "DROPOUT_KEPT_SIGMAS", None, DROPOUT_KEPT_SIGMAS,
+        applies_to="the `dropout` kind: a mask keeps a count of units within this many binomial "
+                   "standard deviations `sqrt(n p (1 - p))` of `p n` (plus one)",
+        why="a correct mask's kept count is binomial; 5 standard deviations are exceeded about "
+            "once in 1.7 million cases, while keeping with probability 1 - p instead of p moves "
+            "the count by `|1 - 2p| n`, dozens of deviations at the cases' sizes.",
+        measured=(
+            "the cases' sizes: 3,000 units at p = 0.3 (sd 25; keeping 1 - p is 48 sd away), "
+            "1,200 at p = 0.75 (sd 15; 40 sd away); at p = 0.5 the two conventions coincide",
         ),
     ),
     Tolerance(
@@ -283,7 +328,10 @@ def tolerance_table_markdown() -> str:
         "the harness a gradient missing its regularization term, one with a class column "
         "sign-flipped, a bias gradient off by a factor 2, a loss missing its reg term, and a "
         "gradient scaled by `1 + 100 * tol`; each fails, and the report names the wrong array "
-        "(and, for the flipped column, points into that column). A scale of `1 + tol / 100` passes.",
+        "(and, for the flipped column, points into that column). A scale of `1 + tol / 100` passes. "
+        "`parity_tests/test_oracle_kinds.py` does the same for every kind of assignments 2 and 3: "
+        "a gradient or an output scaled by `1 + 100 * tol` fails in each dtype, `1 + tol / 100` "
+        "passes.",
         "",
         "| tolerance | value | applies to |",
         "| --- | --- | --- |",

@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# Entries of out / x are read as 0 or 1/p to this relative precision (float32 rounding).
-MASK_RTOL = 1e-4
-# The kept count of a correct mask lies within this many binomial standard deviations of
-# p * size (a false alarm about once in 1.7 million cases).
-KEPT_SIGMAS = 5.0
+from ref_torch.tolerances import DROPOUT_KEPT_SIGMAS, DROPOUT_MASK_RTOL
 
 
 def reference_mask(inputs: dict) -> np.ndarray:
@@ -32,13 +28,13 @@ def reference_mask(inputs: dict) -> np.ndarray:
 
 
 def _is_mask(ratio: np.ndarray, scale: float) -> bool:
-    return bool(np.all(np.isclose(ratio, 0.0, atol=MASK_RTOL * scale)
-                       | np.isclose(ratio, scale, rtol=MASK_RTOL)))
+    return bool(np.all(np.isclose(ratio, 0.0, atol=DROPOUT_MASK_RTOL * scale)
+                       | np.isclose(ratio, scale, rtol=DROPOUT_MASK_RTOL)))
 
 
 def _kept_plausibly(kept: np.ndarray, p: float) -> bool:
     n = kept.size
-    return abs(kept.sum() - p * n) <= KEPT_SIGMAS * np.sqrt(n * p * (1 - p)) + 1
+    return abs(kept.sum() - p * n) <= DROPOUT_KEPT_SIGMAS * np.sqrt(n * p * (1 - p)) + 1
 
 
 def read_mask(inputs: dict, out) -> np.ndarray | None:
@@ -48,7 +44,7 @@ def read_mask(inputs: dict, out) -> np.ndarray | None:
         return None
     ratio = np.asarray(out, dtype=np.float64) / x.astype(np.float64)
     if param["mode"] != "train":
-        return np.ones_like(x) if np.allclose(ratio, 1.0, rtol=MASK_RTOL) else None
+        return np.ones_like(x) if np.allclose(ratio, 1.0, rtol=DROPOUT_MASK_RTOL) else None
     p = param["p"]
     if not _is_mask(ratio, 1 / p) or not _kept_plausibly(ratio > 0, p):
         return None

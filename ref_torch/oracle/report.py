@@ -81,7 +81,9 @@ class OracleReport:
     @property
     def worst_error(self) -> float | None:
         """The largest error of any array compared in a required case (advisory ones too
-        with strict); None when nothing was compared."""
+        with strict); None when nothing was compared or judged (not implemented, error)."""
+        if self.verdict not in ("pass", "fail"):
+            return None
         errors = [d.error for r in self.cases if not (r.error or r.skipped)
                   and (self.strict or r.role != "advisory") for d in (r.loss, *r.grads)]
         return max(errors) if errors else None
@@ -100,7 +102,7 @@ class OracleReport:
 
     def line(self, width: int = 34) -> str:
         """One line: verdict, target, kind, worst error, the first thing to know."""
-        worst = self.worst_error if self.verdict in ("pass", "fail") else None
+        worst = self.worst_error
         error = "" if worst is None else f"err {worst:8.1e}"
         extra = f" ({len(self.warnings)} warning{'s' * (len(self.warnings) > 1)})" \
             if self.warnings and self.verdict == "pass" else ""
