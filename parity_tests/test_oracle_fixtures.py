@@ -102,8 +102,7 @@ CASES = [
     (f"{SVM_MISTAKES}:svm_loss_vectorized", "two_layer_net", [], 2,
      "--kind two_layer_net takes a class such as TwoLayerNet"),
     (f"{SVM_MISTAKES}:svm_loss_vectorized", "softmax_scores", [], 2,
-     "cannot be called as softmax_loss(x, y). A loss of W, X, y, reg is --kind softmax; kinds "
-     "that fit it: --kind softmax / svm"),
+     "cannot be called as softmax_loss(x, y); kinds that fit it: --kind svm"),
     ("layers_cs231n.py:affine_forward", "relu", [], 2, "Any other layer is --kind layer"),
     (f"{SVM_MISTAKES}:svm_loss_vectorised", "svm", [], 2, "did you mean svm_loss_vectorized?"),
     (f"{SVM_MISTAKES}:svm_loss_vectorized", "svn", [], 2, "unknown loss kind 'svn'"),

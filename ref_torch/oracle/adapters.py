@@ -149,8 +149,8 @@ def call_linear_loss(user_fn, inputs, guard, backward=True):
 
 # ---- loss layers: softmax_loss(x, y) -> (loss, dx), temporal_softmax_loss(x, y, mask) ---
 
-def prepare_loss_function(obj, kind: str, expected: str, num_args: int, hint: str = ""):
-    return _require_function(obj, kind, expected, num_args, hint)
+def prepare_loss_function(obj, kind: str, expected: str, num_args: int):
+    return _require_function(obj, kind, expected, num_args)
 
 
 def loss_caller(arg_names: tuple[str, ...], grad_name: str):

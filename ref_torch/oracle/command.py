@@ -64,8 +64,8 @@ def summary(reports: list[OracleReport], seconds: float) -> str:
     warned = sum(bool(r.warnings) for r in reports if r.verdict == "pass")
     if warned:
         parts.append(f"{warned} passed with warnings")
-    return (f"{len(reports)} target{'s' * (len(reports) != 1)}: {', '.join(parts)} "
-            f"({seconds:.1f} s)")
+    took = f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.1f} s"
+    return f"{len(reports)} target{'s' * (len(reports) != 1)}: {', '.join(parts)} ({took})"
 
 
 def to_json(reports: list[OracleReport], not_checked: dict, seconds: float, strict: bool) -> dict:

@@ -281,7 +281,8 @@ def only_some(reports, names: list[str], value_name: str = "L") -> str:
     if any(value_name in r.failed_names or "loss" in r.failed_names for r in reports):
         return ""
     verb = "is" if len(wrong) == 1 else "are"
-    return f"only {', '.join(wrong)} {verb} wrong; {', '.join(right)} agree in every case"
+    agree = "agrees" if len(right) == 1 else "agree"
+    return f"only {', '.join(wrong)} {verb} wrong; {', '.join(right)} {agree} in every case"
 
 
 def _value_problem(failing, kind) -> str:

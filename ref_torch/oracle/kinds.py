@@ -178,8 +178,7 @@ def _score_kind(name: str, torch_loss, function: str, softmax: bool):
         accepts=f"a function {function}(x, y) of scores (CS231n's layers.py)",
         names=(function,),
         prepare=partial(adapters.prepare_loss_function, kind=name, expected=f"{function}(x, y)",
-                        num_args=2, hint=f"A loss of W, X, y, reg is --kind "
-                                         f"{name.removesuffix('_scores')}"),
+                        num_args=2),
         scores=(lambda inputs: inputs["scores"]) if softmax else None,
         stability_cases=cases.score_stability_cases if softmax else None,
         averages=True, dims={"scores": "N,C"},

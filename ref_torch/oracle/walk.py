@@ -65,7 +65,7 @@ def _top_level(tree: ast.Module):
         elif isinstance(node, ast.ClassDef):
             classes[node.name] = [n.name for n in node.body
                                   if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    return functions, classes
+    return list(dict.fromkeys(functions)), classes  # a name defined twice: the last one runs
 
 
 def _pairs(file: Path, name: str, kind: LossKind, functions: list[str]) -> list[Target]:
