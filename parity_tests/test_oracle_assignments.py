@@ -103,6 +103,9 @@ def test_a_failing_assignment_names_the_command_for_one_target(rows_100, capsys)
     assert f"a target's full report: cs231n-check-gradient {LAYERS_2018}:batchnorm_forward" in out
 
 
+# --kind layer with a torch forward, on x (3, 4)
+LAYER_TORCH = ["--kind", "layer", "--shapes", "x=3,4", "--torch", "lambda x: torch.relu(x)"]
+
 # One target, no --kind: (target, extra arguments, exit status, text the output holds)
 TARGETS = [
     (f"{LAYERS_2018}:batchnorm_forward", [], 1,
@@ -160,14 +163,11 @@ TARGETS = [
      "dropout_unseeded_forward gives different outputs for the same inputs (a random draw on "
      "every call): make it repeatable"),
     # --kind layer: the student's forward fails, not the torch expression
-    ("broken_forwards.py:unfinished_forward", ["--kind", "layer", "--shapes", "x=3,4", "--torch",
-                                               "lambda x: torch.relu(x)"], 1,
+    ("broken_forwards.py:unfinished_forward", LAYER_TORCH, 1,
      "not implemented: returned out as None"),
-    ("broken_forwards.py:wrong_shape_forward", ["--kind", "layer", "--shapes", "x=3,4",
-                                                "--torch", "lambda x: torch.relu(x)"], 1,
+    ("broken_forwards.py:wrong_shape_forward", LAYER_TORCH, 1,
      "wrong_shape_forward returned out of shape (3,), expected (3, 4)"),
-    ("broken_forwards.py:no_cache_forward", ["--kind", "layer", "--shapes", "x=3,4", "--torch",
-                                             "lambda x: torch.relu(x)"], 1,
+    ("broken_forwards.py:no_cache_forward", LAYER_TORCH, 1,
      "no_cache_forward returned an array of shape (3, 4), expected the tuple (out, cache)"),
     ("conv_and_batchnorm.py:conv_forward_naive", ["--kind", "layer", "--inputs", "conv_inputs",
                                                   "--torch", "lambda x, w, b, p: x @ w"], 2,

@@ -59,7 +59,7 @@ def summary(reports: list[OracleReport], seconds: float) -> str:
     for report in reports:
         counts[report.verdict] = counts.get(report.verdict, 0) + 1
     words = {"pass": "passed", "fail": "failed", "not_implemented": "not implemented",
-             "error": "errors", "usage": "not checkable"}
+             "error": "with errors", "usage": "not checkable"}
     parts = [f"{counts[v]} {words[v]}" for v in LABELS if counts.get(v)]
     warned = sum(bool(r.warnings) for r in reports if r.verdict == "pass")
     if warned:

@@ -95,10 +95,11 @@ class OracleReport:
             return self.usage or self.not_implemented
         if self.verdict == "pass":
             return self.warnings[0] if self.warnings else ""
-        errors = [r.error for r in self.cases if r.error and r.status == "FAIL"]
+        errors = [r.error for r in self.failed if r.error]
+        notes = [r.note for r in self.failed if r.note]
         failing = [f"{d.name}: {d.problem}" for r in self.failed for d in (r.loss, *r.grads)
                    if d.problem]
-        return next(iter(self.diagnoses + errors + failing + self.warnings), "")
+        return next(iter(self.diagnoses + errors + notes + failing + self.warnings), "")
 
     def line(self, width: int = 34) -> str:
         """One line: verdict, target, kind, worst error, the first thing to know."""
