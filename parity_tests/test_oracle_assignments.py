@@ -88,7 +88,7 @@ def test_whole_assignment(folder, verdicts, status, strict_status, rows_100, cap
 
 def test_the_summary_and_what_is_not_checked(rows_100, capsys):
     code, out = run_command([A2_2024], capsys)
-    assert "13 targets in 2 file(s)" in out
+    assert "13 targets in 2 files" in out
     assert "not checked (no kind): cs231n/classifiers/cnn.py: ThreeLayerConvNet" in out
     assert "13 targets: 12 passed, 1 not implemented" in out
     assert ("NOT IMPLEMENTED   spatial_groupnorm_forward" in out
@@ -114,7 +114,7 @@ TARGETS = [
     (f"{LAYERS_2018}:batchnorm_forward", ["--backward", "batchnorm_backward_alt"], 0,
      "as kind 'batchnorm'"),
     (f"{LAYERS_2018}:batchnorm_forward", ["--backward", "batchnorm_backward_alternative"], 2,
-     "layers.py defines no 'batchnorm_backward_alternative'; did you mean "
+     "batchnorm_backward_alternative not found beside batchnorm_forward; did you mean "
      "batchnorm_backward_alt"),
     (f"{LAYERS_2018}:conv_forward_naive", [], 1,
      "diagnosis: db is divided by 98 = N·H'·W': it is a sum over those, not a mean"),
@@ -172,6 +172,30 @@ TARGETS = [
     ("conv_and_batchnorm.py:conv_forward_naive", ["--kind", "layer", "--inputs", "conv_inputs",
                                                   "--torch", "lambda x, w, b, p: x @ w"], 2,
      "the torch forward fails on these inputs: raised RuntimeError"),
+    # what the review of real student habits found (more_mistakes.py)
+    ("more_mistakes.py:relu_forward_ge", [], 1,
+     "diagnosis: dx is wrong only where x == 0 (31163 entries): the derivative there is taken "
+     "as 0 (max(0, x) has x > 0, not x >= 0)"),
+    ("more_mistakes.py:conv_forward_axes", [], 1,
+     "diagnosis: dw has its axes in another order: shape (3, 4, 3, 3), expected (4, 3, 3, 3); "
+     "transpose it (dw.transpose(1, 0, 2, 3)), a reshape would scramble it"),
+    ("more_mistakes.py:max_pool_forward_assign", [], 1,
+     "diagnosis: only these cases fail, the others pass: overlapping: x (2, 2, 5, 6), 3x3, "
+     "stride 1; N = 1: x (1, 3, 6, 9), 2x3 window, stride 2"),
+    ("more_mistakes.py:layernorm_forward_axis0", [], 1,
+     "diagnosis: out is what --kind batchnorm computes, not layernorm: is it computed over the "
+     "right axes and terms?"),
+    ("more_mistakes.py:dropout_forward_keeps_all", [], 1,
+     "diagnosis: nothing is dropped in train mode: every unit is kept (p = 0.3)"),
+    ("more_mistakes.py:affine_forward_complex", [], 1,
+     "your code returned out with dtype complex128, expected a real array"),
+    ("more_mistakes.py:affine_forward_half", [], 1,
+     "your code returned out in float16, less precise than its float32 or float64 inputs"),
+    ("more_mistakes.py:sigmoid_forward_locked", [], 0, "8 passed, 0 failed"),
+    ("more_mistakes.py:relu_forward", [], 0, "as kind 'relu'"),  # an alias: named by its name
+    ("broken_forwards.py:no_cache_forward",
+     ["--kind", "layer", "--shapes", "x=3,4", "--torch", "lambda x: x.detach().sigmoid()"], 2,
+     "the torch forward cannot be differentiated on these inputs"),
     # names looked up in the target's file, or any file
     ("reexported_conv.py:conv_forward_naive",
      ["--kind", "layer", "--inputs", f"{FIXTURES}/conv_and_batchnorm.py:conv_inputs",
@@ -242,3 +266,42 @@ def test_json_never_replaces_a_file(rows_100, capsys, tmp_path):
 def test_folder_options_are_refused_for_one_target_only(capsys):
     code, out = run_command([A3_2017, "--backward", "x"], capsys)
     assert code == 2 and "--backward is for one target" in out
+
+
+def test_what_student_code_prints_stays_out_of_the_report(rows_100, capsys):
+    code, out = run_command([f"{FIXTURES}/more_mistakes.py:tanh_forward_prints"], capsys)
+    assert code == 0 and "called" not in out
+
+
+def test_students_in_plain_folders_get_their_own_neighbour_modules(rows_100, capsys, tmp_path):
+    """Each student's ``helpers.py`` is imported beside their own file, never the one of the
+    student checked before."""
+    for student, db in (("alice", "dout.sum(axis=0)"), ("bob", "dout.sum(axis=0) / 7")):
+        (tmp_path / student).mkdir()
+        (tmp_path / student / "helpers.py").write_text(
+            "def backward(dout, cache):\n    x, w = cache\n"
+            f"    return (dout @ w.T).reshape(x.shape), x.reshape(len(x), -1).T @ dout, {db}\n")
+        (tmp_path / student / "layers.py").write_text(
+            "from helpers import backward\n\n\ndef affine_forward(x, w, b):\n"
+            "    return x.reshape(len(x), -1) @ w + b, (x, w)\n\n\n"
+            "def affine_backward(dout, cache):\n    return backward(dout, cache)\n")
+    code, out = run_command([tmp_path, "--json", tmp_path / "r.json"], capsys)
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert [(t["file"], t["verdict"]) for t in results["targets"]] == [
+        ("alice/layers.py", "pass"), ("bob/layers.py", "fail")], out
+    assert results["path"] == str(tmp_path)
+
+
+def test_a_target_the_checker_cannot_run_ends_only_itself(rows_100, capsys, tmp_path):
+    (tmp_path / "a_net.py").write_text("class TwoLayerNet:\n    def __init__(self, *args, **kw):\n"
+                                       "        pass\n    loss = max\n")
+    (tmp_path / "b_layers.py").write_text((FIXTURES / "layers_cs231n.py").read_text())
+    code, out = run_command([tmp_path], capsys)
+    assert code == 1 and "Traceback" not in out
+    assert "ERROR             TwoLayerNet" in out
+    assert "PASS              affine_forward" in out and "PASS              relu_forward" in out
+
+
+def test_json_to_a_folder_is_refused_before_any_work(capsys, tmp_path):
+    code, out = run_command([A3_2017, "--json", tmp_path, "--overwrite"], capsys)
+    assert code == 2 and f"{tmp_path} is a folder; give a file name" in out

@@ -20,6 +20,7 @@ A thin shell over ``ref_torch.oracle``.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -100,10 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' * (count != 1)}"
+
+
 def print_kinds() -> None:
     for kind in KINDS.values():
-        found = f"   found by name: {', '.join(kind.names)}\n{'':<22}" if kind.names else ""
-        print(f"{kind.name:<22}{kind.signature}\n{'':<22}{found}   accepts: {kind.accepts}")
+        print(f"{kind.name:<22}{kind.signature}")
+        if kind.names:
+            print(f"{'':<22}found by name: {', '.join(kind.names)}")
+        print(f"{'':<22}accepts: {kind.accepts}")
 
 
 def check_one(args) -> int:
@@ -120,15 +127,16 @@ def check_one(args) -> int:
     report.file = args.target.rpartition(":")[0]
     print(report)
     if args.json:
-        write_json(args.json, to_json([report], {}, report.seconds, args.strict), args.overwrite)
+        write_json(args.json, to_json(args.target, [report], {}, report.seconds, args.strict),
+                   args.overwrite)
     return 1 if failed(report, args.strict, single=True) else 0
 
 
 def one_target(path: str, report) -> str:
-    """The command line that checks ``report``'s target alone."""
+    """The command line that checks ``report``'s target alone (quoted for a shell)."""
     file = Path(path) if path.endswith(".py") else Path(path) / report.file
     forward, _, backward = report.target.partition(" + ")
-    return f"{file}:{forward}" + (f" --backward {backward}" if backward else "")
+    return shlex.quote(f"{file}:{forward}") + (f" --backward {backward}" if backward else "")
 
 
 def check_many(args) -> int:
@@ -136,8 +144,9 @@ def check_many(args) -> int:
     targets = plan.targets
     width = max((len(t.label) for t in targets), default=10) + 2
     devices = args.device or available_devices()
-    print(f"{len(targets)} targets in {sum(bool(f.targets) for f in plan.found)} file(s) of "
-          f"{args.target} ({', '.join(args.dtype)} | {', '.join(devices)})")
+    files = sum(bool(f.targets or f.error) for f in plan.found)
+    print(f"{plural(len(targets), 'target')} in {plural(files, 'file')} of {args.target} "
+          f"({', '.join(args.dtype)} | {', '.join(devices)})")
     shown_files = set()
 
     def show(report):
@@ -163,8 +172,8 @@ def check_many(args) -> int:
     if bad and not args.details:
         print(f"a target's full report: cs231n-check-gradient {one_target(args.target, bad[0])}")
     if args.json:
-        write_json(args.json, to_json(reports, plan.not_checked, seconds, args.strict),
-                   args.overwrite)
+        write_json(args.json, to_json(args.target, reports, plan.not_checked, seconds,
+                                      args.strict), args.overwrite)
     return 1 if any(failed(r, args.strict) for r in reports) else 0
 
 

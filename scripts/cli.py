@@ -156,6 +156,8 @@ def output_file(path, suffix: str = "", overwrite: bool = False) -> Path:
         raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write {path}: the folder {folder} is not writable")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; give a file name")
     if path.exists() and not overwrite:
         raise UsageError(f"{path} exists; choose another name or pass --overwrite")
     return path

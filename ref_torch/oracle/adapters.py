@@ -68,9 +68,15 @@ def read_loss(value, what: str = "the loss") -> np.float64:
 
 
 def read_array(value, name: str) -> np.ndarray:
-    if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.number):
+    """A real NumPy array of at least float32's precision (integers too)."""
+    if not isinstance(value, np.ndarray):
         raise UserCodeFailure(f"returned {name} as {describe(value)}, expected a NumPy array",
                               starter=value is None)
+    if np.iscomplexobj(value) or not np.issubdtype(value.dtype, np.number):
+        raise UserCodeFailure(f"returned {name} with dtype {value.dtype}, expected a real array")
+    if np.issubdtype(value.dtype, np.floating) and value.dtype.itemsize < 4:
+        raise UserCodeFailure(f"returned {name} in {value.dtype}, less precise than its float32 "
+                              "or float64 inputs: compute in the inputs' dtype")
     return value
 
 
@@ -90,18 +96,20 @@ def read_pair(result, first: str, second: str, second_shape: tuple):
 
 def _binds(fn, num_args: int) -> bool:
     try:
-        inspect.signature(fn).bind(*range(num_args))
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature (a builtin): let the call decide
+        return True
+    try:
+        signature.bind(*range(num_args))
     except TypeError:
         return False
-    except ValueError:  # no signature (a builtin): let the call decide
-        return True
     return True
 
 
 def _parameters(fn) -> str:
     try:
         return f"({', '.join(inspect.signature(fn).parameters)})"
-    except ValueError:
+    except (TypeError, ValueError):
         return "(...)"
 
 
@@ -282,16 +290,20 @@ class NetLayout:
         return f"TwoLayerNet(input_dim, hidden_dim, num_classes) with loss(X, y), reg through {where}"
 
 
-def _accepts(fn, name: str) -> bool:
+def _signature_parameters(fn) -> dict:
     try:
-        params = inspect.signature(fn).parameters
-    except ValueError:
-        return False
+        return dict(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):  # no signature (a builtin): nothing to read
+        return {}
+
+
+def _accepts(fn, name: str) -> bool:
+    params = _signature_parameters(fn)
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def net_layout(net_class) -> NetLayout:
-    return NetLayout(reg_in_loss="reg" in inspect.signature(net_class.loss).parameters,
+    return NetLayout(reg_in_loss="reg" in _signature_parameters(net_class.loss),
                      reg_in_init=_accepts(net_class, "reg"),
                      takes_activation=_accepts(net_class, "activation"))
 

@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 
+from ref_torch.oracle.adapters import backward_name_of
 from ref_torch.oracle.engine import DTYPES, run_checks
 from ref_torch.oracle.kinds import KINDS, KindMismatch, LossKind, get_kind, kind_of_name
 from ref_torch.oracle.report import OracleReport
@@ -55,18 +56,22 @@ def _fit_hint(obj, exclude: str) -> str:
     named = [k for k in fits if k in name] or ([by_name.name] if by_name and
                                                by_name.name != exclude else [])
     fits = sorted(named, key=len, reverse=True)[:1] if named else fits
+    if len(fits) > 3:  # the signature alone fits too many to be a hint
+        return ""
     return f"; kinds that fit it: --kind {' / '.join(fits)}" if fits else ""
 
 
-def resolve_kind(obj, kind: str | LossKind | None) -> LossKind:
-    """The row to check ``obj`` as: ``kind`` when given, else the one its name has."""
+def resolve_kind(obj, kind: str | LossKind | None, name: str = "") -> LossKind:
+    """The row to check ``obj`` as: ``kind`` when given, else the one its name has (``name``,
+    the name it was asked by, else its own)."""
     if isinstance(kind, LossKind):
         return kind
     if kind is not None:
         return get_kind(kind)
-    found = kind_of_name(target_name(obj))
+    name = name or target_name(obj)
+    found = kind_of_name(name)
     if found is None:
-        raise TargetError(f"cannot tell what {target_name(obj) or obj!r} computes from its name: "
+        raise TargetError(f"cannot tell what {name or obj!r} computes from its name: "
                           f"give --kind (see --list){_fit_hint(obj, '')}")
     return found
 
@@ -100,7 +105,12 @@ def check_gradient(target, kind: str | None = None, *, X=None, y=None, num_dev: 
     """
     label = target if isinstance(target, str) else None
     obj = load_target(target) if isinstance(target, str) else target
-    row = resolve_kind(obj, kind)
+    # A target asked for by name is known by that name (an alias, a decorated function):
+    # it says the kind, and its backward's name.
+    asked = target.rpartition(":")[2] if label else ""
+    row = resolve_kind(obj, kind, asked)
+    if backward is None and "backward" in row.options and "forward" in asked:
+        backward = backward_name_of(asked.rpartition(".")[2])
     progress = sys.stderr.isatty() if progress is None else progress
     if row.needs_data:
         if X is None:

@@ -35,10 +35,15 @@ def in_target_file(spec: str, target: str):
 
 def resolve_options(target: str, backward=None, inputs=None, torch=None) -> dict:
     """The command's names made objects: each looked up in the target's file (``inputs``
-    anywhere as ``other.py:func``); a ``lambda`` for ``torch`` stays an expression."""
+    anywhere as ``other.py:func``); a ``lambda`` for ``torch`` stays an expression; a
+    backward the file does not define is left a name, for the forward's own module (and
+    its hint, which suggests the backwards there)."""
     options = {}
     if backward:
-        options["backward"] = in_target_file(backward, target)
+        try:
+            options["backward"] = in_target_file(backward, target)
+        except TargetError:
+            options["backward"] = backward
     if inputs:
         options["inputs"] = in_target_file(inputs, target)
     if torch:
@@ -60,16 +65,19 @@ def summary(reports: list[OracleReport], seconds: float) -> str:
         counts[report.verdict] = counts.get(report.verdict, 0) + 1
     words = {"pass": "passed", "fail": "failed", "not_implemented": "not implemented",
              "error": "with errors", "usage": "not checkable"}
-    parts = [f"{counts[v]} {words[v]}" for v in LABELS if counts.get(v)]
     warned = sum(bool(r.warnings) for r in reports if r.verdict == "pass")
     if warned:
-        parts.append(f"{warned} passed with warnings")
+        words["pass"] = f"passed ({warned} with warnings)"
+    parts = [f"{counts[v]} {words[v]}" for v in LABELS if counts.get(v)]
     took = f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.1f} s"
     return f"{len(reports)} target{'s' * (len(reports) != 1)}: {', '.join(parts)} ({took})"
 
 
-def to_json(reports: list[OracleReport], not_checked: dict, seconds: float, strict: bool) -> dict:
-    return {"version": 1, "strict": strict, "seconds": round(seconds, 3),
+def to_json(path: str, reports: list[OracleReport], not_checked: dict, seconds: float,
+            strict: bool) -> dict:
+    """The results for machines; each target's ``file`` is relative to ``path``'s folder
+    (``path`` itself when it is a folder)."""
+    return {"version": 1, "path": path, "strict": strict, "seconds": round(seconds, 3),
             "summary": summary(reports, seconds),
             "targets": [r.to_json() for r in reports], "not_checked": not_checked}
 

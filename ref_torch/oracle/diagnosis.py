@@ -17,9 +17,12 @@ reference ``R`` (same case):
   found in the loss and the gradient (``ref_torch/oracle/conventions.py``);
 * the loss off by the same constant in every case (an SVM that counts the correct
   class's own margin is off by exactly 1: the kind's ``loss_offsets`` say so);
-* two gradients swapped (``dgamma`` returned where ``dbeta`` belongs);
+* two gradients swapped (``dgamma`` returned where ``dbeta`` belongs); a gradient wrong only
+  where its input is exactly 0 (ReLU's derivative at 0); every failure tiny (an epsilon);
+  a 4-D gradient with its axes in another order;
 * 2-D inputs pass and 4-D ``(N, 3, 32, 32)`` inputs fail: a missing reshape;
-* only some parameters wrong (not said when the forward itself is wrong).
+* only some parameters wrong (not said when the forward itself is wrong);
+* when nothing else is found: which cases fail while the others pass (overlapping pools).
 
 Runs are the engine's (``ref_torch/oracle/engine.py``): each has ``report`` (a
 ``ParityReport`` against the chosen convention), ``user_value``/``user_grads``,
@@ -40,6 +43,8 @@ from ref_torch.tolerances import parity_rtol
 
 # Two arrays "agree" for a diagnosis when they do to this multiple of the parity tolerance.
 DIAGNOSIS_SLACK = 100
+# Failures all below this error (float64) are a near miss: nearly the same computation.
+NEAR_MISS = 1e-6
 
 
 def _close(a, b, tol: float) -> bool:
@@ -107,6 +112,17 @@ def _columns(G, R, name: str, tol: float, axis: str = "column") -> str:
     return ""
 
 
+def _axis_order(G, R, tol: float) -> tuple | None:
+    """The axis order that makes ``G`` the reference (``dw`` with F and C swapped), if any."""
+    if G.ndim != R.ndim or sorted(G.shape) != sorted(R.shape) or G.ndim > 5:
+        return None
+    for order in itertools.permutations(range(G.ndim)):
+        moved = G.transpose(order)
+        if moved.shape == R.shape and _close(moved, R, tol):
+            return order
+    return None
+
+
 def scale_of(G, R) -> float | None:
     """The factor ``s`` with ``G ~ s R`` in the least-squares sense (None when undefined)."""
     G = np.asarray(G, dtype=np.float64)
@@ -129,6 +145,10 @@ def diagnose_array(name: str, G, R, tol: float, num_examples: int | None = None,
     if G.shape != R.shape:
         if G.ndim == 2 and G.shape == R.shape[::-1]:
             return f"{name} is transposed: shape {G.shape}, expected {R.shape}"
+        order = _axis_order(G, R, tol)
+        if order:
+            return (f"{name} has its axes in another order: shape {G.shape}, expected {R.shape}; "
+                    f"transpose it ({name}.transpose{order}), a reshape would scramble it")
         if G.size == R.size:
             same = " (the right numbers)" if _close(G.reshape(R.shape), R, tol) else ""
             return (f"{name} has shape {G.shape} but its input has shape {R.shape}{same}: "
@@ -285,6 +305,51 @@ def only_some(reports, names: list[str], value_name: str = "L") -> str:
     return f"only {', '.join(wrong)} {verb} wrong; {', '.join(right)} {agree} in every case"
 
 
+def _at_zero(failing) -> str:
+    """A gradient wrong only where its input is exactly 0: ReLU's derivative at 0."""
+    for run in _by_precision(failing):
+        for key, ref in run.reference[1].items():
+            G, x = run.user_grads.get(key), run.inputs.get(key)
+            if (grad_name(key) not in run.report.failed_names or G is None
+                    or np.shape(G) != np.shape(ref) or np.shape(x) != np.shape(ref)):
+                continue
+            wrong = np.abs(np.asarray(G, dtype=np.float64) - ref) > _tol(run) * max(
+                float(np.max(np.abs(ref), initial=0.0)), 1e-300)
+            if wrong.any() and np.all(x[wrong] == 0):
+                return (f"{grad_name(key)} is wrong only where {key} == 0 ({int(wrong.sum())} "
+                        f"entries): the derivative there is taken as 0 (max(0, {key}) has "
+                        f"{key} > 0, not {key} >= 0)")
+        return ""
+    return ""
+
+
+def _near_miss(failing) -> str:
+    """Every float64 failure tiny: nearly the same computation, a constant off."""
+    float64 = [r for r in failing if r.dtype == np.float64]
+    errors = [d.error for r in float64 for d in (r.report.loss, *r.report.grads)
+              if not d.passed]
+    if not float64 or not errors or max(errors) >= NEAR_MISS or any(
+            r.report.status == "FAIL" and any(d.error >= NEAR_MISS for d in (
+                r.report.loss, *r.report.grads)) for r in failing):
+        return ""
+    return (f"every failure is small (at most {max(errors):.1e} in float64, against "
+            f"{parity_rtol(np.float64):.0e}): nearly the same computation; a small constant "
+            "(an epsilon, as in np.log(p + 1e-12)) or a step in lower precision would do it")
+
+
+def _failing_cases(runs) -> str:
+    """Some cases fail in every dtype while others pass: name the ones that fail."""
+    def name(run):
+        return run.case.partition(": ")[2]
+    judged = [r for r in runs if r.report.status in ("PASS", "FAIL")]
+    failing = list(dict.fromkeys(name(r) for r in judged if r.report.status == "FAIL"))
+    passing = {name(r) for r in judged} - set(failing)
+    if not failing or not passing:
+        return ""
+    return (f"only {'this case fails' if len(failing) == 1 else 'these cases fail'}, the others "
+            f"pass: {'; '.join(failing)}")
+
+
 def _value_problem(failing, kind) -> str:
     if not kind.value_problem:
         return ""
@@ -317,8 +382,10 @@ def diagnose(runs, kind, forward_line: str = "") -> list[str]:
         for name, line in _array_lines(run, kind, failing).items():
             per_array.setdefault(name, line)
     swapped, pair = _swapped(failing)
-    lines.append(_loss_offset(failing, kind) or per_array.get(kind.value_name, ""))
-    lines += ["" if any(lines) else forward_line, swapped]
+    lines.append(_loss_offset(failing, kind) or per_array.get(kind.value_name, "")
+                 or _near_miss(failing))
+    lines += ["" if any(lines) else forward_line, swapped, _at_zero(failing)]
     lines += [line for name, line in per_array.items() if name not in (kind.value_name, *pair)]
     lines += [_images_line(runs), only_some([r.report for r in failing], names, kind.value_name)]
-    return list(dict.fromkeys(line for line in lines if line))
+    lines = [line for line in lines if line]
+    return list(dict.fromkeys(lines or [_failing_cases(runs)]))

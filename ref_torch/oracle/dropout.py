@@ -67,6 +67,8 @@ def mask_problem(inputs: dict, out) -> str:
     p = param["p"]
     ratio = np.asarray(out, dtype=np.float64) / x.astype(np.float64)
     kept = ratio > 0
+    if kept.all():
+        return f"nothing is dropped in train mode: every unit is kept (p = {p:g})"
     fraction = f"it keeps {kept.mean():.2f} of the units"
     if _is_mask(ratio, 1 / (1 - p)):
         return (f"p is used as the probability of dropping a unit (kept units x / (1 - p), "

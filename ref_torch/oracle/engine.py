@@ -244,8 +244,9 @@ def _forward_or_backward(kind: LossKind, prepared, runs: list[Run]) -> str:
             f"match the numerical gradient of your own {first.split()[-1]} either")
 
 
-def _fitting_kinds(kind: LossKind, target, runs: list[Run], X, y) -> str:
-    """When the value is far from the reference in every case: the kinds it does match."""
+def _fitting_kinds(kind: LossKind, target, name: str, runs: list[Run], X, y) -> str:
+    """When the value is far from the reference in every case: the kinds it does match
+    (``name``: what the target was asked by)."""
     compared = [r for r in runs if r.report and r.report.status in ("PASS", "FAIL", "WARN")
                 and not r.report.error]
     if not compared or any(r.report.loss.passed or r.report.loss.error < FAR for r in compared):
@@ -259,8 +260,8 @@ def _fitting_kinds(kind: LossKind, target, runs: list[Run], X, y) -> str:
             other, prepared = other.bind(target)
         except TargetError:
             continue
-        cases = other.make_cases(X, y)
-        name, inputs = next(((n, i) for n, i in cases if not i.get("reg")), cases[0])
+        cases = [inputs for _, inputs in other.make_cases(X, y)]
+        inputs = next((i for i in cases if not i.get("reg")), cases[0])
         if other.skip and other.skip(prepared, inputs):
             continue
         outcome = _run_user(other, prepared, inputs, np.float64, repeat=False)
@@ -273,8 +274,12 @@ def _fitting_kinds(kind: LossKind, target, runs: list[Run], X, y) -> str:
             fits.append(other.name)
     if not fits:
         return ""
-    return (f"the wrong kind? the {kind.value_name} is far from the {kind.name} reference in "
-            f"every case, and it is what --kind {' / '.join(fits)} computes")
+    value = "the loss" if kind.value_name == "loss" else kind.value_name
+    if kind.matches(name) or kind.matches(name.rpartition(".")[2]):  # its name says this kind
+        return (f"{value} is what --kind {' / '.join(fits)} computes, not {kind.name}: is it "
+                "computed over the right axes and terms?")
+    return (f"the wrong kind? {value} is far from the {kind.name} reference in every case, "
+            f"and it is what --kind {' / '.join(fits)} computes")
 
 
 def run_checks(kind: LossKind, target, X: np.ndarray | None, y: np.ndarray | None,
@@ -303,16 +308,16 @@ def run_checks(kind: LossKind, target, X: np.ndarray | None, y: np.ndarray | Non
         cases, diagnoses = [own], numerical.diagnoses(own, probes)
     starter = _starter_reason(runs, kind) if runs else (
         f"{failure} (the starter code)" if failure is not None and failure.starter else "")
+    name = label or getattr(target, "__qualname__", None) or repr(target)
     if not starter:
         forward_line = "" if kind.numerical else _forward_or_backward(kind, prepared, runs)
         diagnoses += [d for d in diagnose(runs, kind, forward_line) if d not in diagnoses]
         # Another kind's reference explains every failure at once: say only that.
-        other_kind = _fitting_kinds(kind, target, runs, X, y)
+        other_kind = _fitting_kinds(kind, target, name.rpartition(":")[2], runs, X, y)
         diagnoses = [other_kind] if other_kind else diagnoses
     ran = [r for r in runs if not r.skipped]
     raised = bool(ran) and all(r.raised for r in ran) or (not ran and failure is not None
                                                           and failure.raised)
-    name = label or getattr(target, "__qualname__", None) or repr(target)
     data = (f"{len(y)} CIFAR-10 dev images" if y is not None and kind.needs_data else
             f"inputs {', '.join(f'{n} {np.shape(plan[0][1][n])}' for n in kind.wrt)}"
             if kind.numerical else "")

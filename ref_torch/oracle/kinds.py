@@ -152,8 +152,8 @@ def _layer_kind(name: str, args: tuple[str, ...], torch_forward, make_cases, sig
     return LossKind(
         name, signature, make_cases, adapters.layer_caller(args, floats, floats, dout_names),
         references.layer_loss(torch_forward, dout_names), floats, reference,
-        accepts=accepts or f"a function {name}_forward (any suffix: _naive, _fast) with its "
-                           f"backward found beside it, or named with --backward",
+        accepts=accepts or f"a function {name}_forward (or {name}_forward_naive, ..._fast, any "
+                           f"suffix) with its backward beside it, or named with --backward",
         names=names or (f"{name}_forward*",),
         prepare=partial(adapters.prepare_layer, kind=name, num_inputs=len(args),
                         num_outputs=outputs, expected=f"{name}_forward({', '.join(args)})"),

@@ -28,6 +28,7 @@ import torch
 from ref_torch.oracle.adapters import describe, find_backward, layer_caller
 from ref_torch.oracle.references import layer_loss
 from ref_torch.oracle.user_code import Guard, TargetError, UserCodeFailure, call_user
+from ref_torch.parity import torch_reference
 
 SEED = 231
 SIGNATURE = "name_forward(*inputs) -> (out, cache); name_backward(dout, cache) -> gradients"
@@ -145,6 +146,11 @@ def setup(kind, forward, options: dict):
     case_inputs = {**values, **douts}
     if torch_forward is not None:
         torch_loss = layer_loss(lambda t: torch_forward(*(t[n] for n in names)), tuple(douts))
+        try:  # autograd must go through it too (not through x.detach(), nor integer outputs)
+            call_user(torch_reference, torch_loss, case_inputs, wrt)
+        except UserCodeFailure as exc:
+            raise TargetError("the torch forward cannot be differentiated on these inputs: "
+                              f"{str(exc).removeprefix('your code ')}") from None
     row = dataclasses.replace(
         kind, make_cases=lambda X, y: [("torch autograd", case_inputs)],
         call_numpy=layer_caller(names, floats, wrt, tuple(douts)), torch_loss=torch_loss,

@@ -16,11 +16,13 @@ the report explains non-finite results itself.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import importlib
 import importlib.util
 import inspect
+import io
 import sys
 import traceback
 import warnings
@@ -50,6 +52,9 @@ class UserCodeFailure(Exception):
 # Top-level packages this module imported from a user's folder: a later target in
 # another folder with the same package name (every student's is ``cs231n``) replaces them.
 _LOADED_PACKAGES: set[str] = set()
+# Folders user files were loaded from (put on sys.path): their modules are dropped before the
+# next user file is loaded.
+_USER_FOLDERS: set[Path] = set()
 _OWN_FILES = tuple(str(Path(__file__).resolve().parents[2] / p) for p in
                    ("ref_torch", "scratch_numpy", "scripts"))
 
@@ -76,9 +81,11 @@ def user_line(tb) -> str:
 
 
 def call_user(fn, *args, **kwargs):
-    """``fn(*args, **kwargs)``; any failure but Ctrl-C becomes a :class:`UserCodeFailure`."""
+    """``fn(*args, **kwargs)``; any failure but Ctrl-C becomes a :class:`UserCodeFailure`.
+    What the code prints is dropped: the report is the checker's, not the code's."""
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
+        with warnings.catch_warnings(), np.errstate(all="ignore"), \
+                contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             return fn(*args, **kwargs)
     except KeyboardInterrupt:
@@ -102,6 +109,19 @@ def parameter_name(fn, position) -> str:
     return params[position].name if position < len(params) else f"argument {position + 1}"
 
 
+def _private_copy(value):
+    """An array copied; a dict or list (a ``conv_param``, which a forward may write into)
+    deep-copied when it can be; anything else, a cache, passed as it is: it is the user's."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (dict, list)):
+        try:
+            return copy.deepcopy(value)
+        except Exception:  # an object inside that does not copy (a lock): the user's own
+            return value
+    return value
+
+
 class Guard:
     """Calls user code on private copies of its array arguments.
 
@@ -116,9 +136,7 @@ class Guard:
 
     def __call__(self, fn, *args, **kwargs):
         given = {**dict(enumerate(args)), **kwargs}
-        # Other arguments (a conv_param dict) are copied too: a forward may write into them.
-        copies = {k: v.copy() if isinstance(v, np.ndarray) else copy.deepcopy(v)
-                  for k, v in given.items()}
+        copies = {k: _private_copy(v) for k, v in given.items()}
         result = call_user(fn, *(copies[i] for i in range(len(args))),
                            **{k: copies[k] for k in kwargs})
         for key, value in given.items():
@@ -169,10 +187,33 @@ def _put_first_on_path(folder: Path) -> None:
     sys.path.insert(0, entry)
 
 
+def _forget_user_folders() -> None:
+    """Drop every module loaded from a folder of earlier user files, and those folders from
+    ``sys.path``: a file that imports its neighbour (``from helpers import ...``) gets the one
+    beside it, never another student's module of the same name."""
+    installed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None)
+        if not origin or str(origin).startswith(_OWN_FILES):
+            continue
+        origin = Path(origin).resolve()
+        if any(origin.is_relative_to(f) for f in _USER_FOLDERS) and not any(
+                origin.is_relative_to(i) for i in installed) and not {
+                "site-packages", "dist-packages"} & set(origin.parts):
+            del sys.modules[name]
+    for folder in _USER_FOLDERS:
+        if str(folder) in sys.path:
+            sys.path.remove(str(folder))
+    _USER_FOLDERS.clear()
+
+
 def import_user_file(file: Path):
     """The module of ``file``: imported within its package when it is in one."""
     file = file.resolve()
     root, dotted = _package_of(file)
+    if not any(root == Path(own).parent for own in _OWN_FILES):  # this project's own files
+        _forget_user_folders()
+        _USER_FOLDERS.add(root)
     _put_first_on_path(root)
     importlib.invalidate_caches()
     try:

@@ -46,6 +46,15 @@ class Target:
     def label(self) -> str:
         return f"{self.name} + {self.backward}" if self.backward else self.name
 
+    @property
+    def backward_to_use(self) -> str | None:
+        """The backward's name: the variant's, else the one the target's own name gives
+        (an alias ``conv_forward_fast = conv_forward_naive`` pairs with
+        ``conv_backward_fast``); None for a kind without one."""
+        if "backward" not in self.kind.options:
+            return None
+        return self.backward or backward_name_of(self.name.rpartition(".")[2])
+
 
 @dataclass
 class FileTargets:
@@ -56,12 +65,16 @@ class FileTargets:
 
 
 def _top_level(tree: ast.Module):
-    """``(functions, classes)``: names defined at the top of the module, in order, and for
+    """``(functions, classes)``: names defined at the top of the module, in order (a
+    function, or a name given to one: ``conv_forward_fast = conv_forward_naive``), and for
     each class the names of its methods."""
     functions, classes = [], {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             functions.append(node.name)
+        elif (isinstance(node, ast.Assign) and len(node.targets) == 1
+              and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Name)):
+            functions.append(node.targets[0].id)
         elif isinstance(node, ast.ClassDef):
             classes[node.name] = [n.name for n in node.body
                                   if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
@@ -74,7 +87,8 @@ def _pairs(file: Path, name: str, kind: LossKind, functions: list[str]) -> list[
     if "backward" not in kind.options:
         return [Target(file, name, kind)]
     default = backward_name_of(name)
-    variants = [f for f in functions if f.startswith(f"{default}_")]
+    others = {backward_name_of(f) for f in functions if f != name}  # relu_forward_ge's own
+    variants = [f for f in functions if f.startswith(f"{default}_") and f not in others]
     targets = [Target(file, name, kind)] if default in functions or not variants else []
     return targets + [Target(file, name, kind, v) for v in variants]
 
@@ -84,7 +98,9 @@ def find_targets(file: Path) -> FileTargets:
     try:
         tree = ast.parse(file.read_bytes(), filename=str(file))
     except (SyntaxError, ValueError) as exc:
-        return FileTargets(file, [], [], f"{file.name} does not parse: {exc}")
+        hint = (" (Python 2 syntax: the checker runs Python 3)"
+                if "Missing parentheses in call to 'print'" in str(exc) else "")
+        return FileTargets(file, [], [], f"{file.name} does not parse: {exc}{hint}")
     except OSError as exc:
         return FileTargets(file, [], [], f"{file.name} cannot be read: {exc.strerror}")
     functions, classes = _top_level(tree)
@@ -152,13 +168,16 @@ def check_file_targets(found: FileTargets, X, y, shown: str, on_report=None, **o
         try:
             obj = _resolve(module, target)
             report = run_checks(target.kind, obj, X, y, label=target.label,
-                                options={"backward": target.backward or None}, **options)
+                                options={"backward": target.backward_to_use}, **options)
         except AttributeError:
             report = OracleReport(target.label, target.kind.name, raised=True,
                                   diagnoses=[f"{target.name} is not defined once the file "
                                              "has run"])
         except TargetError as exc:
             report = OracleReport(target.label, target.kind.name, usage=str(exc))
+        except Exception as exc:  # a target the checker cannot handle ends only itself
+            report = OracleReport(target.label, target.kind.name, raised=True, diagnoses=[
+                f"the checker could not run this target: {type(exc).__name__}: {exc}"])
         report.file, report.seconds = shown, time.perf_counter() - start
         done(report)
     return reports
