@@ -191,6 +191,8 @@ TARGETS = [
      "your code returned out with dtype complex128, expected a real array"),
     ("more_mistakes.py:affine_forward_half", [], 1,
      "your code returned out in float16, less precise than its float32 or float64 inputs"),
+    ("more_mistakes.py:batchnorm_forward_eps", [], 1,
+     "in float64, against 1e-12): nearly the same computation; a small constant (an epsilon"),
     ("more_mistakes.py:sigmoid_forward_locked", [], 0, "8 passed, 0 failed"),
     ("more_mistakes.py:relu_forward", [], 0, "as kind 'relu'"),  # an alias: named by its name
     ("broken_forwards.py:no_cache_forward",

@@ -2,8 +2,8 @@
 ``parity_tests/test_oracle_assignments.py``): a ReLU whose derivative at 0 is 1, a
 convolution returning dw with its axes swapped, a max pool assigning where overlapping
 windows must add, layer norm over the batch axis, a dropout that drops nothing, outputs in
-complex numbers or float16, a forward that prints, a cache the checker must not copy, and a
-layer known by an alias."""
+complex numbers or float16, a forward that prints, a cache the checker must not copy, a
+layer known by an alias, and batch norm with a hard-coded eps."""
 import threading
 
 import numpy as np
@@ -142,3 +142,14 @@ def _relu_impl_backward(dout, cache):
 
 relu_forward = _relu_impl  # known by an alias: its name says relu, the function's does not
 relu_backward = _relu_impl_backward
+
+
+def batchnorm_forward_eps(x, gamma, beta, bn_param):
+    eps = 1e-8  # hard-coded, where CS231n reads bn_param.get('eps', 1e-5)
+    mu, var = x.mean(axis=0), x.var(axis=0)
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    return gamma * x_hat + beta, (x_hat, gamma, np.sqrt(var + eps))
+
+
+def batchnorm_backward_eps(dout, cache):
+    return layernorm_backward_axis0(dout, cache)  # the same batch-axis gradient
