@@ -329,7 +329,7 @@ _ROWS = (
              layer_cases.temporal_softmax_cases, adapters.loss_caller(("x", "y", "mask"), "x"),
              references.temporal_softmax_loss, ("x",),
              accepts="a function temporal_softmax_loss(x, y, mask, verbose=False)",
-             names=("temporal_softmax_loss",),
+             names=("temporal_softmax_loss*",),
              prepare=partial(adapters.prepare_loss_function, kind="temporal_softmax_loss",
                              expected="temporal_softmax_loss(x, y, mask)", num_args=3),
              averages=True, dims={"x": "N,T,V"}, needs_data=False),

@@ -109,7 +109,8 @@ def find_targets(file: Path) -> FileTargets:
         kind = kind_of_name(name)
         if kind is not None:
             targets += _pairs(file, name, kind, functions)
-        elif "forward" in name and "backward" not in name and not name.startswith("_"):
+        elif ("forward" in name or "loss" in name) and "backward" not in name \
+                and not name.startswith("_"):
             not_checked.append(name)
     for name, methods in classes.items():
         kind = kind_of_name(name)
