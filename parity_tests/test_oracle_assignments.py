@@ -198,6 +198,11 @@ TARGETS = [
     ("broken_forwards.py:no_cache_forward",
      ["--kind", "layer", "--shapes", "x=3,4", "--torch", "lambda x: x.detach().sigmoid()"], 2,
      "the torch forward cannot be differentiated on these inputs"),
+    ("layers_cs231n.py:relu_forward", ["--kind", "layer", "--shapes", "x=100000,100000"], 2,
+     "the shape (100000, 100000) of input x has 10,000,000,000 elements; --shapes takes at most "
+     "1,000,000 per input"),
+    ("layers_cs231n.py:relu_forward", ["--kind", "svn"], 2,
+     "unknown loss kind 'svn' (did you mean svm?); available: affine"),
     # names looked up in the target's file, or any file
     ("reexported_conv.py:conv_forward_naive",
      ["--kind", "layer", "--inputs", f"{FIXTURES}/conv_and_batchnorm.py:conv_inputs",
@@ -307,3 +312,8 @@ def test_a_target_the_checker_cannot_run_ends_only_itself(rows_100, capsys, tmp_
 def test_json_to_a_folder_is_refused_before_any_work(capsys, tmp_path):
     code, out = run_command([A3_2017, "--json", tmp_path, "--overwrite"], capsys)
     assert code == 2 and f"{tmp_path} is a folder; give a file name" in out
+
+
+def test_the_python_api_names_an_unknown_kind_and_the_one_meant():
+    with pytest.raises(ValueError, match=r"unknown loss kind 'softmx' \(did you mean softmax\?\)"):
+        api.check_gradient(lambda W, X, y, reg: (0.0, W), kind="softmx")

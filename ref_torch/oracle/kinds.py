@@ -17,6 +17,7 @@ is a row too, whose cases and references come from the user's options
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import importlib
 from dataclasses import dataclass, field
@@ -342,7 +343,9 @@ KINDS: dict[str, LossKind] = {kind.name: kind for kind in sorted(_ROWS, key=lamb
 
 def get_kind(name: str) -> LossKind:
     if name not in KINDS:
-        raise ValueError(f"unknown loss kind {name!r}; available: {', '.join(KINDS)}")
+        close = difflib.get_close_matches(str(name), KINDS, 1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ValueError(f"unknown loss kind {name!r}{hint}; available: {', '.join(KINDS)}")
     return KINDS[name]
 
 

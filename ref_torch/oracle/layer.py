@@ -31,6 +31,9 @@ from ref_torch.oracle.user_code import Guard, TargetError, UserCodeFailure, call
 from ref_torch.parity import torch_reference
 
 SEED = 231
+# Elements of one input made from --shapes (8 MB in float64): the numerical reference calls the
+# forward twice per probed coordinate, so a layer check stays within seconds to minutes.
+MAX_SHAPE_SIZE = 1_000_000
 SIGNATURE = "name_forward(*inputs) -> (out, cache); name_backward(dout, cache) -> gradients"
 ACCEPTS = ("any other forward/backward pair: inputs from --inputs FUNC or --shapes, the "
            "numerical gradient of your forward as the reference, and torch autograd too "
@@ -54,6 +57,13 @@ def example_inputs(forward, inputs=None, shapes=None, seed: int = SEED) -> dict:
         except UserCodeFailure as exc:
             raise TargetError(f"the inputs function failed: {exc}") from None
     if shapes is not None:
+        named = shapes.items() if isinstance(shapes, dict) else enumerate(shapes, start=1)
+        for name, shape in named:
+            size = int(np.prod([int(d) for d in shape], dtype=object))
+            if size > MAX_SHAPE_SIZE:
+                raise TargetError(f"the shape {tuple(shape)} of input {name} has {size:,} "
+                                  f"elements; --shapes takes at most {MAX_SHAPE_SIZE:,} per input "
+                                  "(the numerical gradient calls your forward thousands of times)")
         rng = np.random.default_rng(seed)
         make = lambda shape: rng.standard_normal(tuple(shape))  # noqa: E731
         inputs = ({k: make(v) for k, v in shapes.items()} if isinstance(shapes, dict)
