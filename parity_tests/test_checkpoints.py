@@ -118,3 +118,34 @@ def test_two_layer_net_round_trip_and_invalid_contents(tmp_path, net):
     with pytest.raises(ValueError, match="W1 holds NaN or infinite values"):
         net.save(tmp_path / "inf.npz")
     assert not (tmp_path / "inf.npz").exists()
+
+
+def test_a_two_layer_checkpoint_holds_exactly_a_two_layer_net(tmp_path, net):
+    """A checkpoint names its model; another model's file, or one with arrays a two-layer net
+    does not have (a 3-layer net's W3, b3), is refused instead of loading as a wrong net."""
+    three_layers = {"activation": np.array("relu"), "W1": np.ones((4, 5)), "b1": np.zeros(5),
+                    "W2": np.ones((5, 6)), "b2": np.zeros(6), "W3": np.ones((6, 7)),
+                    "b3": np.zeros(7)}
+    save_arrays(tmp_path / "fc.npz", three_layers)
+    with pytest.raises(ValueError, match="unexpected parameters W3, b3 for a two-layer net"):
+        TwoLayerNet.load(tmp_path / "fc.npz")
+    save_arrays(tmp_path / "other.npz", {"model": np.array("FullyConnectedNet"),
+                                         **three_layers})
+    with pytest.raises(ValueError, match="other.npz: a FullyConnectedNet checkpoint, not a "
+                                         "TwoLayerNet"):
+        TwoLayerNet.load(tmp_path / "other.npz")
+    with pytest.raises(ValueError, match="unexpected parameters W3"):
+        TwoLayerNet.from_params({k: v for k, v in three_layers.items() if k != "activation"})
+    path = net.save(tmp_path / "mine")
+    assert str(np.load(path)["model"]) == "TwoLayerNet"
+    legacy = {k: v for k, v in np.load(path).items() if k != "model"}  # files of earlier versions
+    save_arrays(tmp_path / "legacy.npz", legacy)
+    assert TwoLayerNet.load(tmp_path / "legacy.npz").activation == net.activation
+
+
+def test_save_without_overwrite_keeps_an_existing_file(tmp_path, net):
+    target = tmp_path / "net.npz"
+    target.write_text("theirs")
+    with pytest.raises(FileExistsError, match="net.npz exists; it is kept"):
+        net.save(target, overwrite=False)
+    assert target.read_text() == "theirs" and os.listdir(tmp_path) == ["net.npz"]

@@ -5,6 +5,7 @@ the command's own handler), never with a traceback."""
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import pickle
@@ -16,6 +17,7 @@ import torch
 
 from scratch_numpy.checkpoints import atomic_output
 from scratch_numpy.data import META_FILE, TEST_FILE, TRAIN_FILES
+from scratch_numpy.two_layer_net import TwoLayerNet
 from scripts import (bench_fc_net, fc_net, knn, linear_classifiers, optimization_strategies, reproduce,
                      two_layer_net)
 from scripts.cli import UsageError, non_negative_float, non_negative_int, output_file
@@ -118,6 +120,42 @@ def test_save_writes_the_file_it_names(cifar10, tmp_path, capsys):
     assert f"wrote {tmp_path / 'net.npz'}" in out
     assert (tmp_path / "net.npz").exists() and not (tmp_path / "net").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.npz", "plots"]
+
+
+def test_a_file_that_appeared_while_training_ran_is_kept(cifar10, tmp_path, capsys, monkeypatch):
+    """--save without --overwrite never replaces a file, even one written while training ran:
+    the network goes to net.1.npz, and both survive."""
+    target = tmp_path / "net.npz"
+    real_train = two_layer_net.train_net_config
+
+    def train_then_someone_writes(*args, **kwargs):
+        result = real_train(*args, **kwargs)
+        target.write_text("theirs")
+        return result
+
+    monkeypatch.setattr(two_layer_net, "train_net_config", train_then_someone_writes)
+    code = two_layer_net.main(["train", "--epochs", "0.01", "--save", str(target),
+                               "--out", str(tmp_path / "plots")])
+    captured = capsys.readouterr()
+    assert code == 0 and target.read_text() == "theirs"
+    assert f"{target} appeared while this ran and is kept; wrote {tmp_path / 'net.1.npz'}" \
+        in captured.err
+    assert TwoLayerNet.load(tmp_path / "net.1.npz").sizes[1] > 0
+
+
+def test_a_full_disk_for_the_plots_keeps_the_trained_network(cifar10, tmp_path, capsys,
+                                                             monkeypatch):
+    """The checkpoint is written before the PNGs, and a PNG that cannot be written is a
+    warning, not a traceback that loses the run."""
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(two_layer_net, "plot_curves", disk_full)
+    code = two_layer_net.main(["train", "--epochs", "0.01", "--save", str(tmp_path / "net"),
+                               "--out", str(tmp_path / "plots")])
+    captured = capsys.readouterr()
+    assert code == 0 and (tmp_path / "net.npz").exists()
+    assert "warning: the plots were not written: [Errno 28] No space left on device" in captured.err
 
 
 # ---- missing or damaged data ----------------------------------------------------------------

@@ -3,7 +3,8 @@
 :func:`atomic_output` is the project's one way to write a file: a temporary file in the
 destination's folder, renamed over the destination (``os.replace``, atomic on one file
 system) only when complete, so a reader never sees a half-written file, and a crash or a
-full disk mid-write leaves the previous file as it was. :func:`save_arrays` writes
+full disk mid-write leaves the previous file as it was; or, asked not to replace anything,
+linked into place, which fails when the name exists by then. :func:`save_arrays` writes
 checkpoints through it. :func:`load_arrays` reads with ``allow_pickle=False`` (an object array in the
 file is refused, never unpickled) and turns every way a file can be damaged into a
 ``ValueError`` naming it.
@@ -14,6 +15,7 @@ NumPy and the standard library only.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from pathlib import Path
@@ -55,14 +57,16 @@ def atomic_output(path: str | os.PathLike, exclusive: bool = False) -> Iterator[
         raise
 
 
-def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray],
+                overwrite: bool = True) -> Path:
     """Write ``arrays`` (name -> array) to ``path`` atomically.
 
     Returns the path written: ``path``, with ``.npz`` appended when it lacks it.
     An object array (``np.savez`` would pickle it) or a float array holding NaN or inf
     (non-finite parameters are never saved) is a ``ValueError`` naming it, before anything
     is written. A missing folder or a write error raises ``OSError`` naming that path; the
-    temporary file is removed.
+    temporary file is removed. ``overwrite=False``: an existing file at ``path``, even one
+    that appeared while the arrays were computed, is kept and ``FileExistsError`` raised.
     """
     for name, value in arrays.items():
         value = np.asarray(value)
@@ -73,10 +77,13 @@ def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
                              "numbers only")
     target = checkpoint_path(path)
     try:
-        with atomic_output(target) as temporary, open(temporary, "xb") as f:
+        with atomic_output(target, exclusive=not overwrite) as temporary, \
+                open(temporary, "xb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, f"{target} exists; it is kept", str(target)) from None
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write {target}: {exc.strerror or exc}") from exc
     return target

@@ -44,6 +44,8 @@ ACTIVATIONS = {
     "tanh": (tanh_forward, tanh_backward),
 }
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
+# A checkpoint names its model, so that another model's file is refused by name.
+MODEL_KEY, MODEL_KIND = "model", "TwoLayerNet"
 # A unit whose local derivative act'(z) stays below this passes (almost) no
 # gradient: for ReLU it is inactive (act' = 0), for sigmoid |z| > 4.6.
 SATURATION_THRESHOLD = 0.01
@@ -93,7 +95,11 @@ class TwoLayerNet:
 
     @classmethod
     def from_params(cls, params: dict, activation: str = "relu") -> "TwoLayerNet":
-        """A network holding copies of ``params`` (W1, b1, W2, b2); dtype from W1."""
+        """A network holding copies of ``params`` (W1, b1, W2, b2, nothing else); dtype from W1."""
+        extra = sorted(set(params) - set(PARAM_NAMES))
+        if extra:
+            raise ValueError(f"unexpected parameters {', '.join(map(str, extra))} for a two-layer "
+                             f"net (it has {', '.join(PARAM_NAMES)})")
         W1 = check_array(params.get("W1"), "W1", 2)
         W2 = check_array(params.get("W2"), "W2", 2)
         net = cls(W1.shape[0], W1.shape[1], W2.shape[1], std=0.0, activation=activation,
@@ -227,21 +233,29 @@ class TwoLayerNet:
             progress=progress, label=f"numpy {self.activation} H={self.sizes[1]}")
         return solver.train()
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the parameters and the activation to an ``.npz`` file (no pickles), atomically
-        (:func:`scratch_numpy.checkpoints.save_arrays`). Returns the path written: ``path``,
-        with ``.npz`` appended when it lacks it."""
-        return save_arrays(path, {"activation": np.array(self.activation), **self.params})
+    def save(self, path: str | os.PathLike, overwrite: bool = True) -> Path:
+        """Write the parameters, the activation and the model kind (``TwoLayerNet``) to an
+        ``.npz`` file (no pickles), atomically (:func:`scratch_numpy.checkpoints.save_arrays`;
+        ``overwrite=False`` keeps an existing file: ``FileExistsError``). Returns the path
+        written: ``path``, with ``.npz`` appended when it lacks it."""
+        return save_arrays(path, {MODEL_KEY: np.array(MODEL_KIND),
+                                  "activation": np.array(self.activation), **self.params},
+                           overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TwoLayerNet":
-        """Read a network written by :meth:`save`; refuses pickled objects. A file that is
-        damaged or holds no valid network is a ``ValueError`` naming it."""
+        """Read a network written by :meth:`save`; refuses pickled objects, another model's
+        checkpoint and any array a two-layer net does not have. A file that is damaged or
+        holds no valid network is a ``ValueError`` naming it."""
         data = load_arrays(path)
+        kind = str(data.pop(MODEL_KEY, MODEL_KIND))  # files of earlier versions name none
+        if kind != MODEL_KIND:
+            raise ValueError(f"{path}: a {kind} checkpoint, not a {MODEL_KIND}")
         missing = [k for k in (*PARAM_NAMES, "activation") if k not in data]
         if missing:
             raise ValueError(f"{path}: not a TwoLayerNet file, missing {', '.join(missing)}")
+        activation = str(data.pop("activation"))
         try:
-            return cls.from_params({k: data[k] for k in PARAM_NAMES}, str(data["activation"]))
+            return cls.from_params(data, activation)
         except ValueError as exc:  # NaN weights, shapes that do not chain, unknown activation
             raise ValueError(f"{path}: not a valid TwoLayerNet: {exc}") from exc

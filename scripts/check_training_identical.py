@@ -26,7 +26,7 @@ from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import network_rows, standardized_rows
 from scripts.bench_env import blas_line
 from scripts.cli import (UsageError, add_cifar10_argument, command, load_data, output_file,
-                         positive_int)
+                         positive_int, write_new)
 from scripts.configs import FC_CHOSEN, NET_CHOSEN, train_fc_config, train_net_config
 
 RUNS = ("two_layer_relu", "two_layer_sigmoid", "fc")
@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     print(blas_line())
     current = fingerprint(split_cifar10(load_data(args.cifar10_dir)), args.rows, args.epochs)
     if save:
-        print(f"saved {len(current)} arrays to {save_arrays(save, current)}")
+        written = write_new(save, lambda path, overwrite: save_arrays(path, current, overwrite),
+                            args.overwrite)
+        print(f"saved {len(current)} arrays to {written}")
         return 0
     if sorted(saved) != sorted(current):
         raise UsageError(f"{args.against} holds other arrays: {sorted(set(saved) ^ set(current))}")

@@ -163,6 +163,26 @@ def output_file(path, suffix: str = "", overwrite: bool = False) -> Path:
     return path
 
 
+def write_new(path: Path, write, overwrite: bool) -> Path:
+    """``write(path, overwrite)`` for a result that cost time (a trained network): when a file
+    appeared at ``path`` while it was computed and ``overwrite`` is off, that file is kept and
+    the result goes to the first free ``NAME.1.npz``, ``NAME.2.npz``, ... instead (said on
+    stderr); nothing is lost either way. Returns the path written."""
+    try:
+        return write(path, overwrite)
+    except FileExistsError:
+        for k in range(1, 1000):
+            other = path.with_name(f"{path.stem}.{k}{path.suffix}")
+            try:
+                written = write(other, False)
+            except FileExistsError:
+                continue
+            print(f"note: {path} appeared while this ran and is kept; wrote {written} instead",
+                  file=sys.stderr)
+            return written
+        raise
+
+
 def section_command(report_section, description: str, argv: list[str] | None = None) -> int:
     """The command of a script that is one section of the main job (an experiment):
     ``--quick``, ``--out`` (its PNG), ``--cifar10-dir``; prints the section's table.

@@ -28,7 +28,7 @@ from scratch_numpy.preprocessing import network_rows
 from scratch_numpy.progress import progress
 from scratch_numpy.two_layer_net import TwoLayerNet
 from scripts.cli import (add_cifar10_argument, command, device_name, load_data,
-                         output_file, output_folder, positive_float, positive_int)
+                         output_file, output_folder, positive_float, positive_int, write_new)
 from scripts.configs import NET_CHOSEN, NET_QUICK, NetConfig, train_net_config
 from scripts.report import ReportContext, ResultRow, format_table, save_figure
 
@@ -234,9 +234,12 @@ def main(argv: list[str] | None = None) -> int:
             ResultRow("two-layer net", "test accuracy", f"{test_acc:.3f}", ">= 0.55", test_acc >= 0.55),
             ResultRow("two-layer net", "training time", f"{seconds:.0f} s ({args.backend} {args.device})"),
         ]))
-        print("wrote", plot_curves(history, ctx), plot_first_layer(net, ctx))
-        if save_path:
-            print("wrote", net.save(save_path))
+        if save_path:  # the network first: it cost the time, a plot does not
+            print("wrote", write_new(save_path, net.save, args.overwrite))
+        try:
+            print("wrote", plot_curves(history, ctx), plot_first_layer(net, ctx))
+        except OSError as exc:
+            print(f"warning: the plots were not written: {exc}", file=sys.stderr)
         return 0
     results = unit_experiment(rows, backend=args.backend, device=args.device)
     for (activation, inputs, rate, label), history in results.items():
