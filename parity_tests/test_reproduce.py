@@ -17,4 +17,31 @@ def test_quick_main_job_writes_table_and_plots(cifar10, tmp_path, capsys):
     for png in ("fc_net_curves.png", "exp_network_size.png", "exp_zero_centred.png",
                 "exp_initialisation.png", "exp_preprocessing.png"):
         assert (tmp_path / png).stat().st_size > 10_000, png
-    assert "table and plots written" in capsys.readouterr().out
+    assert "results.txt written: 10 section(s) from this run; plots written to" \
+        in capsys.readouterr().out
+
+
+def test_a_partial_run_merges_into_the_full_table_and_never_replaces_it(cifar10, tmp_path,
+                                                                        capsys):
+    """--only S into a folder holding a full run's table keeps every other section's rows and
+    says which run each section came from; a table no results.json describes is left alone."""
+    assert reproduce.main(["--quick", "--out", str(tmp_path), "--device", "cpu",
+                           "--only", "data_report", "knn"]) == 0
+    first = (tmp_path / "results.txt").read_text()
+    assert "train channel mean" in first and "knn" in first
+    assert reproduce.main(["--quick", "--out", str(tmp_path), "--device", "cpu",
+                           "--only", "knn"]) == 0
+    merged = (tmp_path / "results.txt").read_text()
+    assert "train channel mean" in merged  # the data section of the earlier run is kept
+    assert "data_report:" in merged and "knn:" in merged and "--quick" in merged
+    assert "1 section(s) from this run, 1 kept from earlier runs" in capsys.readouterr().out
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "results.txt").write_text("a full table from somewhere else\n")
+    assert reproduce.main(["--quick", "--out", str(other), "--device", "cpu",
+                           "--only", "knn"]) == 0
+    assert (other / "results.txt").read_text() == "a full table from somewhere else\n"
+    assert "knn" in (other / "results.knn.txt").read_text()
+    assert "results.txt (from a run this folder does not describe) is left as it is" \
+        in capsys.readouterr().out

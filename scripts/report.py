@@ -7,7 +7,9 @@ module: it computes its figures on ``ctx``'s data, writes its PNGs into
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import matplotlib
@@ -63,3 +65,73 @@ def save_figure(fig, ctx: ReportContext, name: str) -> Path:
     finally:
         plt.close(fig)
     return path
+
+
+# ---- the main job's results table, section by section ---------------------------------------
+
+RESULTS_TEXT, RESULTS_JSON = "results.txt", "results.json"
+
+
+@dataclass
+class Section:
+    """One section's rows and the run they came from."""
+
+    rows: list[ResultRow]
+    quick: bool = False
+    device: str = "cpu"
+    finished: str = ""
+
+    def origin(self) -> str:
+        return f"{self.finished}, {self.device}" + (", --quick" if self.quick else "")
+
+
+def _read_sections(path: Path) -> dict[str, Section] | None:
+    """The sections of an earlier ``results.json`` (None when absent or not readable)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {name: Section([ResultRow(**row) for row in section["rows"]],
+                              bool(section["quick"]), str(section["device"]),
+                              str(section["finished"]))
+                for name, section in data["sections"].items()}
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        print(f"warning: {path} is not readable ({type(exc).__name__}: {exc}); it is left as it "
+              "is", file=sys.stderr)
+        return None
+
+
+def results_text(sections: dict[str, Section], order: list[str]) -> str:
+    """The table of ``sections`` in ``order``, then the run each section came from."""
+    names = [n for n in order if n in sections]
+    table = format_table([row for n in names for row in sections[n].rows])
+    runs = [f"  {n.removeprefix('scripts.')}: {sections[n].origin()}" for n in names]
+    return table + "\n\nsections and their runs:\n" + "\n".join(runs) + "\n"
+
+
+def write_results(out_dir: Path, sections: dict[str, Section], partial: bool,
+                  order: list[str]) -> str:
+    """Write the results table (``results.txt``, ``results.json``) with the sections in
+    ``order``, and say what was written.
+
+    A full run replaces both. A partial run (``--only``) merges its sections into the earlier
+    ``results.json``'s, keeping the others; when the folder holds a ``results.txt`` that no
+    readable ``results.json`` describes, that table is left alone and the partial one goes
+    to ``results.<sections>.txt``."""
+    earlier = _read_sections(out_dir / RESULTS_JSON) if partial else {}
+    if partial and earlier is None and (out_dir / RESULTS_TEXT).exists():
+        name = "results." + "+".join(n.removeprefix("scripts.") for n in sections) + ".txt"
+        with atomic_output(out_dir / name) as temporary:
+            temporary.write_text(results_text(sections, order))
+        return (f"{RESULTS_TEXT} (from a run this folder does not describe) is left as it is; "
+                f"this run's table is in {name}")
+    merged = {**(earlier or {}), **sections}
+    with atomic_output(out_dir / RESULTS_JSON) as temporary:
+        temporary.write_text(json.dumps({"sections": {
+            n: {"rows": [asdict(r) for r in s.rows], "quick": s.quick, "device": s.device,
+                "finished": s.finished} for n, s in merged.items()}}, indent=1) + "\n")
+    with atomic_output(out_dir / RESULTS_TEXT) as temporary:
+        temporary.write_text(results_text(merged, order))
+    kept = len(merged) - len(sections)
+    return (f"{RESULTS_TEXT} written: {len(sections)} section(s) from this run"
+            + (f", {kept} kept from earlier runs" if kept else ""))
