@@ -212,3 +212,21 @@ def test_full_training_reaches_assignment_accuracy(splits, cls):
     name = "svm" if cls is LinearSVM else "softmax"
     clf, _ = fit_linear(name, data, LINEAR_CHOSEN[name])
     assert (clf.predict(data.X_val) == data.y_val).mean() >= 0.39
+
+
+def test_overflowing_scores_and_inputs_are_refused_not_predicted():
+    """Finite X and W whose scores overflow give an error, never argmax's silent class 0; a
+    finite float64 X beyond float32's range is refused by a float32 model (it would be inf)."""
+    W = np.array([[1e200, -1e200], [1e200, 1e200]])
+    X = np.array([[1e200, 1.0], [1.0, 2.0]])
+    for model in (LinearSVM(), Softmax()):
+        model.W = W
+        with pytest.raises(FloatingPointError, match="the scores are not finite"):
+            model.predict(X)
+    torch_model = TorchLinearSVM(dtype=np.float32)
+    torch_model.W = torch.ones((2, 3), dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"X holds values up to 1e\+39, beyond what float32 holds"):
+        torch_model.predict(np.array([[1e39, 1.0]]))
+    torch_model.W = torch.full((2, 3), 3e38, dtype=torch.float32)
+    with pytest.raises(FloatingPointError, match="the scores are not finite"):
+        torch_model.predict(np.array([[2.0, 1.0]], dtype=np.float32))

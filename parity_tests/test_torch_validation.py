@@ -495,3 +495,24 @@ def test_cuda_classifier_refuses_minus_100_and_nan():
     clf.train(X_TRAIN, Y_TRAIN, **TRAIN)
     with pytest.raises(ValueError, match="X contains NaN or infinite values"):
         clf.predict(torch.full((2, 5), float("nan"), device="cuda"))
+
+
+def test_torch_float_dtypes_are_accepted_where_numpy_ones_are():
+    for dtype in (torch.float32, torch.float64):
+        assert torch_net.TwoLayerNet(4, 3, 2, dtype=dtype).W1.dtype == dtype
+    with pytest.raises(ValueError, match="dtype must be float32 or float64, got torch.int64"):
+        torch_net.TwoLayerNet(4, 3, 2, dtype=torch.int64)
+
+
+@pytest.mark.parametrize("side", ["numpy", "torch"])
+def test_a_float32_net_refuses_inputs_beyond_float32(side):
+    """A finite 1e300 would be inf after the cast: the message names X and the range, not the
+    parameters."""
+    X = np.full((2, 4), 1e300)
+    if side == "numpy":
+        from scratch_numpy.two_layer_net import TwoLayerNet
+        net = TwoLayerNet(4, 3, 2, dtype=np.float32)
+    else:
+        net = torch_net.TwoLayerNet(4, 3, 2, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"X holds values up to 1e\+300, beyond what float32"):
+        net.predict(X)

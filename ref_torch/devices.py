@@ -22,7 +22,9 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def torch_dtype(dtype) -> torch.dtype:
-    """The torch twin of a NumPy float dtype."""
+    """The torch twin of a NumPy float dtype (a torch float dtype is taken as it is)."""
+    if dtype in (torch.float32, torch.float64):
+        return dtype
     mapping = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
     try:
         return mapping[np.dtype(dtype)]

@@ -28,7 +28,7 @@ from ref_torch.devices import resolve_device, to_tensor, torch_dtype
 from ref_torch.layers import ACTIVATIONS, l2_term, predict_labels
 from ref_torch.solver import Solver
 from ref_torch.two_layer_net import random_flips
-from ref_torch.validation import check_label_tensor, check_tensor
+from ref_torch.validation import as_dtype, check_label_tensor, check_tensor
 from scratch_numpy.preprocessing import check_image_rows
 from scratch_numpy.validation import (check_array, check_has_rows, check_int, check_params, check_real,
                                       check_reg, check_width, count_layers, param_dtype)
@@ -138,7 +138,7 @@ class FullyConnectedNet(nn.Module):
             X = X.reshape(X.shape[0], -1)
         X = check_tensor(X, "X", 2, self.device)
         check_width(X.shape[1], self.W1.shape[0], "X", "the network")
-        return X.to(dtype=self.dtype)
+        return as_dtype(X, self.dtype)
 
     def forward(self, X) -> torch.Tensor:
         """Scores (N, C)."""

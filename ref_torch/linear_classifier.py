@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from ref_torch.devices import resolve_device, to_tensor, torch_dtype
+from ref_torch.layers import predict_labels
 from ref_torch.linear_svm import svm_loss_core
 from ref_torch.softmax import softmax_loss_core
 from ref_torch.solver import Solver
-from ref_torch.validation import check_label_tensor, check_tensor
+from ref_torch.validation import as_dtype, check_label_tensor, check_tensor
 from scratch_numpy.validation import check_array, check_reg, check_width
 
 INIT_SCALE = 1e-3
@@ -89,14 +90,15 @@ class TorchLinearClassifier:
             self.W = params["W"].detach()
 
     @torch.no_grad()
-    def predict(self, X) -> np.ndarray:
-        """Predicted labels (N,) for NumPy rows X (N, D)."""
+    def predict(self, X, batch_size: int = 5000) -> np.ndarray:
+        """Predicted labels (N,) for NumPy rows X (N, D); refused (as NumPy's) when X does
+        not fit the dtype or the scores overflow."""
         if self.W is None:
             raise ValueError("predict called before train: W is None")
         X = check_tensor(X, "X", 2, self.device)
         check_width(X.shape[1], self.W.shape[0], "X", f"W of shape {tuple(self.W.shape)}")
-        scores = X.to(self.dtype) @ self.W
-        return scores.argmax(dim=1).cpu().numpy()
+        return predict_labels(lambda rows: rows @ self.W, as_dtype(X, self.dtype),
+                              batch_size).cpu().numpy()
 
 
 class TorchLinearSVM(TorchLinearClassifier):

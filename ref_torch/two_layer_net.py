@@ -26,7 +26,7 @@ from torch import nn
 from ref_torch.devices import resolve_device, to_tensor, torch_dtype
 from ref_torch.layers import ACTIVATIONS, l2_term, predict_labels
 from ref_torch.solver import Solver
-from ref_torch.validation import check_finite_loss, check_label_tensor, check_tensor
+from ref_torch.validation import as_dtype, check_finite_loss, check_label_tensor, check_tensor
 from scratch_numpy.data import IMAGE_SHAPE
 from scratch_numpy.preprocessing import check_image_rows
 from scratch_numpy.validation import (check_array, check_has_rows, check_int, check_params, check_real,
@@ -108,7 +108,7 @@ class TwoLayerNet(nn.Module):
         """Finite rows (N, D) (tensor or array) on the module's device and dtype."""
         X = check_tensor(X, "X", 2, self.device)
         check_width(X.shape[1], self.W1.shape[0], "X", "the network")
-        return X.to(dtype=self.dtype)
+        return as_dtype(X, self.dtype)
 
     def forward(self, X) -> torch.Tensor:
         """Scores (N, C)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from scratch_numpy.validation import (beyond_float_range, check_all_finite, check_label_layout,
+from scratch_numpy.validation import (beyond_float_range, check_all_finite, check_fits_dtype, check_label_layout,
                                       check_label_range, check_linear_shapes, check_ndim,
                                       check_real_kind, check_reg)
 
@@ -125,3 +125,11 @@ def check_linear_tensors(W, X, y, reg):
     reg = check_reg(reg)
     dtype = common_float_dtype(W.dtype, X.dtype)
     return W.to(dtype), X.to(dtype), y, reg
+
+
+def as_dtype(t: torch.Tensor, dtype: torch.dtype, name: str = "X") -> torch.Tensor:
+    """``t`` cast to ``dtype``, refused (``check_fits_dtype``'s message) when a value would
+    overflow there: a finite float64 1e39 is inf in float32."""
+    if t.is_floating_point() and t.dtype.itemsize > dtype.itemsize and t.numel():
+        check_fits_dtype(float(t.abs().max()), torch.empty(0, dtype=dtype).numpy().dtype, name)
+    return t.to(dtype=dtype)

@@ -27,7 +27,7 @@ from scratch_numpy.layers import (add_l2_term, affine_backward, affine_forward, 
                                   softmax_loss, tanh_backward, tanh_forward)
 from scratch_numpy.preprocessing import check_image_rows, random_flips
 from scratch_numpy.solver import Solver
-from scratch_numpy.validation import (NONFINITE_SCORES, check_array, check_float_dtype, check_has_rows,
+from scratch_numpy.validation import (NONFINITE_SCORES, check_array, check_fits_dtype, check_float_dtype, check_has_rows,
                                       check_int, check_labels, check_params, check_real, check_reg,
                                       check_width, count_layers, layer_param_names, param_dtype)
 
@@ -149,6 +149,8 @@ class FullyConnectedNet:
             X = X.reshape(X.shape[0], -1)
         X = check_array(X, "X", 2)
         check_width(X.shape[1], self.params["W1"].shape[0], "X", "the network")
+        if X.dtype.itemsize > self.dtype.itemsize:  # a cast to float32 could overflow
+            check_fits_dtype(float(np.max(np.abs(X), initial=0.0)), self.dtype)
         return X.astype(self.dtype, copy=False)
 
     # ---- forward and backward ---------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratch_numpy.layers import predict_labels
 from scratch_numpy.linear_svm import svm_loss_core, svm_loss_vectorized
 from scratch_numpy.softmax import softmax_loss_core, softmax_loss_vectorized
 from scratch_numpy.solver import Solver
@@ -83,13 +84,15 @@ class LinearClassifier:
         finally:
             self.W = params["W"]
 
-    def predict(self, X) -> np.ndarray:
-        """Predicted labels ``argmax_j (X @ W)_j``: X (N, D) -> (N,) int64."""
+    def predict(self, X, batch_size: int = 5000) -> np.ndarray:
+        """Predicted labels ``argmax_j (X @ W)_j``: X (N, D) -> (N,) int64, in chunks of
+        ``batch_size`` rows. Scores that overflow (finite X and W whose product leaves the
+        dtype's range) are a ``FloatingPointError``, never a silent label."""
         if self.W is None:
             raise ValueError("predict called before train: W is None")
         X = check_array(X, "X", 2)
         check_width(X.shape[1], self.W.shape[0], "X", f"W of shape {self.W.shape}")
-        return np.argmax(X @ self.W, axis=1)
+        return predict_labels(lambda rows: rows @ self.W, X, batch_size)
 
     def loss(self, X_batch, y_batch, reg):
         """(loss, dW) on a minibatch; X_batch (B, D), y_batch (B,); inputs checked."""

@@ -34,7 +34,7 @@ from scratch_numpy.layers import (
 from scratch_numpy.overflow import NonFiniteResultError, finite_result
 from scratch_numpy.preprocessing import check_image_rows, random_flips
 from scratch_numpy.solver import Solver
-from scratch_numpy.validation import (NONFINITE_SCORES, check_array, check_float_dtype, check_has_rows,
+from scratch_numpy.validation import (NONFINITE_SCORES, check_array, check_fits_dtype, check_float_dtype, check_has_rows,
                                       check_int, check_labels, check_params, check_real, check_reg,
                                       check_width, param_dtype)
 
@@ -115,6 +115,8 @@ class TwoLayerNet:
     def _check_X(self, X) -> np.ndarray:
         X = check_array(X, "X", 2)
         check_width(X.shape[1], self.params["W1"].shape[0], "X", "the network")
+        if X.dtype.itemsize > self.dtype.itemsize:  # a cast to float32 could overflow
+            check_fits_dtype(float(np.max(np.abs(X), initial=0.0)), self.dtype)
         return X.astype(self.dtype, copy=False)
 
     def loss(self, X, y=None, reg=0.0):

@@ -35,8 +35,8 @@ def beyond_float_range(problem: str, dtype_name: str, largest: float) -> NonFini
 
 
 # Why a network refuses to give labels or a loss from its scores (both sides).
-NONFINITE_SCORES = ("the scores are not finite (NaN or infinite): the parameters are too large, "
-                    "e.g. after too high a learning rate")
+NONFINITE_SCORES = ("the scores are not finite (NaN or infinite): the inputs or the parameters "
+                    "are too large, e.g. parameters after too high a learning rate")
 
 
 # ---- checks on an array's description (shared with the torch side) -----------------------
@@ -256,3 +256,12 @@ def check_linear_float_inputs(W, X, y, reg):
     W, X, y, reg = check_linear_inputs(W, X, y, reg)
     dtype = np.promote_types(np.result_type(W, X), np.float32)
     return W.astype(dtype, copy=False), X.astype(dtype, copy=False), y, reg
+
+
+def check_fits_dtype(largest: float, dtype, name: str = "X") -> None:
+    """``name``, whose largest magnitude is ``largest``, fits ``dtype`` when cast to it: a
+    finite float64 1e39 would become inf in float32 and every score after it NaN or inf."""
+    limit = float(np.finfo(dtype).max)
+    if largest > limit:
+        raise ValueError(f"{name} holds values up to {largest:.3g}, beyond what {np.dtype(dtype)} "
+                         f"holds ({limit:.3g}): scale {name} down, or use float64")
