@@ -499,3 +499,16 @@ def test_loop_variants_on_whole_subset(numpy_l2, subset, torch_reference_l2):
     tol = KNN_DIST_RTOL[np.dtype(np.float64)]
     for dists in (numpy_l2.compute_distances_one_loop(X_test), numpy_l2.compute_distances_two_loops(X_test)):
         assert compare_arrays("loops", dists, torch_reference_l2, tol).passed
+
+
+@pytest.mark.parametrize("side", ["numpy", "torch"])
+def test_votes_count_the_labels_present_not_the_largest(side):
+    """Labels {1e6, 2e6} are two classes: voting allocates two counters (not two million) and
+    answers in the original labels; ties still go to the smallest label."""
+    X = np.array([[0.0], [1.0], [10.0], [11.0], [12.0]])
+    y = np.array([2_000_000, 2_000_000, 1_000_000, 1_000_000, 1_000_000])
+    knn = (nknn.KNearestNeighbor() if side == "numpy" else tknn.KNearestNeighbor()).train(X, y)
+    assert knn.num_classes == 2
+    predicted = knn.predict(np.array([[0.4], [11.0], [5.5]]), k=2)
+    predicted = predicted.cpu().numpy() if side == "torch" else predicted
+    assert list(predicted) == [2_000_000, 1_000_000, 1_000_000]

@@ -100,11 +100,17 @@ class KNearestNeighbor:
         # re-rank widens only the rows it gathers).
         self.X_train = X
         self.y_train = y
-        self.num_classes = int(y.max()) + 1
+        # Votes over the labels present, numbered 0..C-1 (as the NumPy twin), mapped back.
+        self.classes, self._codes = torch.unique(y, sorted=True, return_inverse=True)
+        self.num_classes = len(self.classes)
         self._train_max_abs = max_abs(X)
         self._rows: dict[torch.dtype, tuple] = {}  # dtype -> (scale, scaled rows, float64 squared norms)
         self._l2_summary = None
         return self
+
+    def vote(self, neighbors: torch.Tensor) -> torch.Tensor:
+        """The majority label of each row of training indices ``neighbors (N, k)``."""
+        return self.classes[majority_vote(self._codes[neighbors], self.num_classes)]
 
     def _check_test(self, X) -> torch.Tensor:
         if self.X_train is None:
@@ -158,7 +164,7 @@ class KNearestNeighbor:
             raise ValueError(f"dists has {dists.shape[1]} columns but there are "
                              f"{self.X_train.shape[0]} training points")
         k = check_k(k, self.X_train.shape[0])
-        return majority_vote(self.y_train[nearest_from_distances(dists, k)], self.num_classes)
+        return self.vote(nearest_from_distances(dists, k))
 
     def nearest(self, X, k: int) -> torch.Tensor:
         """Indices (num_test, k) of the k nearest training rows, (distance, index) order.
@@ -184,4 +190,4 @@ class KNearestNeighbor:
     def predict(self, X, k: int = 1) -> torch.Tensor:
         """Labels (num_test,) of test rows X (num_test, D)."""
         neighbors = self.nearest(X, k)
-        return majority_vote(self.y_train[neighbors], self.num_classes)
+        return self.vote(neighbors)

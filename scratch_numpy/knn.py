@@ -103,7 +103,10 @@ class KNearestNeighbor:
         if X.shape[0] == 0:
             raise ValueError("cannot train on zero rows")
         self.X_train, self.y_train = X, y.astype(np.int64)
-        self.num_classes = int(y.max()) + 1
+        # Votes are counted over the labels present, numbered 0..C-1 in order (labels
+        # {1e6, 2e6} need two counters, not two million), and mapped back.
+        self.classes, self._codes = np.unique(self.y_train, return_inverse=True)
+        self.num_classes = len(self.classes)
         self._train_max_abs = max_abs(X)
         # Per-scale caches (one scale, 1.0, unless the data are extreme).
         self._train_sq_norms: tuple[float, np.ndarray] | None = None
@@ -215,7 +218,11 @@ class KNearestNeighbor:
                 f"dists has {dists.shape[1]} columns but there are {self.y_train.shape[0]} training points"
             )
         k = check_k(k, self.y_train.shape[0])
-        return majority_vote(self.y_train[nearest_from_distances(dists, k)], self.num_classes)
+        return self.vote(nearest_from_distances(dists, k))
+
+    def vote(self, neighbors: np.ndarray) -> np.ndarray:
+        """The majority label of each row of training indices ``neighbors (N, k)``."""
+        return self.classes[majority_vote(self._codes[neighbors], self.num_classes)]
 
     def predict(self, X, k: int = 1, num_loops: int = 0) -> np.ndarray:
         """Labels (num_test,) of test rows X (num_test, D).
@@ -232,7 +239,7 @@ class KNearestNeighbor:
             return self.predict_labels(self.compute_distances_two_loops(X), k)
         if num_loops != 0:
             raise ValueError(f"num_loops must be 0, 1 or 2, got {num_loops!r}")
-        return majority_vote(self.y_train[self.nearest(X, k)], self.num_classes)
+        return self.vote(self.nearest(X, k))
 
     def nearest(self, X, k: int) -> np.ndarray:
         """Indices (num_test, k) of each test row's k nearest training rows, (distance, index) order.
@@ -288,7 +295,7 @@ def cross_validate(X, y, k_choices, num_folds: int = 5, metric: str = "l2",
             check_k(k, model.X_train.shape[0])
         neighbors = model.nearest(X_folds[fold], max(k_choices))
         for k in k_choices:
-            predicted = majority_vote(model.y_train[neighbors[:, :k]], model.num_classes)
+            predicted = model.vote(neighbors[:, :k])
             accuracies[int(k)].append(float(np.mean(predicted == y_folds[fold])))
     return accuracies
 
