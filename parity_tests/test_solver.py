@@ -25,6 +25,7 @@ from ref_torch.softmax import softmax_loss
 from ref_torch.solver import Solver as TorchSolver
 from scratch_numpy.softmax import softmax_loss_core
 from scratch_numpy.solver import Solver
+from scratch_numpy import training
 from scratch_numpy.training import TrainingDivergedError
 from scratch_numpy.two_layer_net import TwoLayerNet
 
@@ -272,3 +273,31 @@ def test_blocked_momentum_update_is_exactly_the_formula():
     for name in params:
         np.testing.assert_array_equal(updated[name], p[name])
         np.testing.assert_array_equal(solver.velocity[name], v[name])
+
+
+def _epoch_batches_up_front(num_train, batch_size, num_iters, rng):
+    """The earlier implementation: every epoch's permutation drawn before step 1."""
+    per_epoch = num_train // batch_size
+    epochs = -(-num_iters // per_epoch)
+    batches = [rng.permutation(num_train)[:per_epoch * batch_size].reshape(per_epoch, batch_size)
+               for _ in range(epochs)]
+    return np.concatenate(batches)[:num_iters]
+
+
+@pytest.mark.parametrize("num_train, batch_size, num_iters", [(50, 10, 23), (49, 7, 14), (10, 10, 3)])
+def test_epoch_batches_are_lazy_and_draw_what_up_front_drew(num_train, batch_size, num_iters):
+    """The lazy batches are the very indices drawn up front before, and the generator ends in
+    the same state (the flips it draws next are unchanged): training stays bit-identical."""
+    lazy_rng, eager_rng = np.random.default_rng(7), np.random.default_rng(7)
+    batches = training.epoch_batches(num_train, batch_size, num_iters, lazy_rng)
+    assert not isinstance(batches, np.ndarray)  # a generator: nothing held for later epochs
+    lazy = np.array(list(batches))
+    np.testing.assert_array_equal(lazy, _epoch_batches_up_front(num_train, batch_size, num_iters,
+                                                                eager_rng))
+    assert lazy_rng.random() == eager_rng.random()
+
+
+def test_a_thousand_epochs_hold_one_permutation_at_a_time():
+    batches = training.epoch_batches(49_000, 200, 1000 * 245, np.random.default_rng(0))
+    first = next(batches)
+    assert first.shape == (200,) and first.base is not None and first.base.nbytes == 49_000 * 8

@@ -10,13 +10,14 @@ Schedules. The learning rate of iteration ``t`` is a step schedule
 
     lr_t = learning_rate * lr_decay ** (t // decay_every)
 
-Minibatches are drawn either lazily, one ``rng.choice`` per step
-(:func:`minibatches`), or for a whole run up front as a fresh permutation per
-epoch cut into consecutive batches (:func:`epoch_batches`).
+Minibatches are drawn lazily, either one ``rng.choice`` per step
+(:func:`minibatches`) or as a fresh permutation per epoch cut into consecutive
+batches (:func:`epoch_batches`).
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Iterable, Iterator
 
@@ -78,17 +79,31 @@ def minibatches(rng: np.random.Generator, num_train: int, batch_size: int, num_i
     return (rng.choice(num_train, batch_size, replace=replace) for _ in range(num_iters))
 
 
-def epoch_batches(num_train: int, batch_size: int, num_iters: int, rng) -> np.ndarray:
-    """(num_iters, batch_size) row indices: each epoch a fresh random permutation,
-    cut into consecutive minibatches (every row seen once per epoch when
-    batch_size divides num_train; small sets are sampled with replacement)."""
-    if batch_size > num_train:
-        return rng.integers(0, num_train, size=(num_iters, batch_size))
+def epoch_batches(num_train: int, batch_size: int, num_iters: int, rng) -> Iterator[np.ndarray]:
+    """``num_iters`` index arrays of ``batch_size`` rows: each epoch a fresh random
+    permutation, cut into consecutive minibatches (every row seen once per epoch when
+    batch_size divides num_train; a set smaller than a batch is sampled with replacement).
+
+    Drawn lazily: one epoch's permutation in memory, however many epochs (1000 epochs of
+    49,000 rows drawn up front were 374 MiB). The numbers are those of drawing every
+    permutation up front: a copy of ``rng`` draws them as the steps need them, and ``rng``
+    itself is moved past them now (a permutation costs well under a millisecond), so what
+    ``rng`` draws afterwards (random flips) is unchanged too.
+    """
+    if batch_size > num_train:  # one batch an epoch: num_iters rows of a tiny set
+        yield from rng.integers(0, num_train, size=(num_iters, batch_size))
+        return
     per_epoch = num_train // batch_size
     epochs = -(-num_iters // per_epoch)
-    batches = [rng.permutation(num_train)[:per_epoch * batch_size].reshape(per_epoch, batch_size)
-               for _ in range(epochs)]
-    return np.concatenate(batches)[:num_iters]
+    draws = copy.deepcopy(rng)
+    for _ in range(epochs):
+        rng.permutation(num_train)
+    steps = 0
+    for _ in range(epochs):
+        order = draws.permutation(num_train)
+        for k in range(min(per_epoch, num_iters - steps)):
+            yield order[k * batch_size:(k + 1) * batch_size]
+        steps += per_epoch
 
 
 def check_batch_indices(batch_indices, num_iters: int, batch_size: int, num_train: int) -> np.ndarray:
