@@ -33,3 +33,18 @@ def test_gemm_shapes_count_the_two_layer_epoch_as_0_6_tflop():
     assert len(shapes) == 5
     flops = 2.0 * sum(m * k * n for m, k, n, _ in shapes) * 245
     assert 0.60e12 < flops < 0.61e12
+
+
+def test_a_divergence_the_experiment_expects_gives_no_advice_on_the_learning_rate(capsys):
+    """The initialisation experiment's large scales are meant to diverge: the log says so,
+    not that the learning rate is probably too large."""
+    from scripts.configs import diverged
+    from scratch_numpy.training import TrainingDivergedError
+
+    error = TrainingDivergedError("training diverged at iteration 3: the loss is NaN "
+                                  "(learning_rate=0.01 is probably too large); ...", 3, {"x": 1})
+    assert diverged(error, "weights of scale 1 are part of the experiment") == {"x": 1}
+    out = capsys.readouterr().out
+    assert "as expected here: weights of scale 1" in out and "probably too large" not in out
+    diverged(error)
+    assert "probably too large" in capsys.readouterr().out

@@ -250,3 +250,9 @@ def test_user_file_that_fails_to_load_is_a_usage_error(capsys, tmp_path, test_ki
     (tmp_path / "broken.py").write_text("import no_such_module_here\n")
     assert check_gradient.main([f"{tmp_path}/broken.py:f", "--kind", "test_softmax_wb"]) == 2
     assert "failed to load: ModuleNotFoundError" in capsys.readouterr().err
+
+
+def test_a_notebook_shows_a_comparison_as_its_report_line():
+    """``>>> report.cases[2].grads[0]`` in a REPL shows the line the README shows."""
+    diff = compare_arrays("dW", np.array([1.0, 2.0]), np.array([1.0, 3.0]), 1e-12)
+    assert repr(diff) == str(diff) and repr(diff).startswith("  FAIL dW")

@@ -52,6 +52,8 @@ class ArrayDiff:
             f"  {self.reference} {self.torch_value: .10e}" + (f"  ({self.remark})" if self.remark else "")
         )
 
+    __repr__ = __str__  # a notebook shows the line, not the fields
+
 
 def describe_non_finite(a: np.ndarray) -> str:
     """Which non-finite values an array holds and where: ``"NaN at (2,)"``,
@@ -142,6 +144,8 @@ class ParityReport:
         if self.note:
             lines.append(f"  note: {self.note}")
         return "\n".join(lines)
+
+    __repr__ = __str__
 
 
 def cast_inputs(inputs: dict, dtype) -> dict:

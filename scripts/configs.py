@@ -73,16 +73,27 @@ NET_CHOSEN = NetConfig(hidden_size=1000, learning_rate=2e-4, learning_rate_decay
 NET_QUICK = NetConfig(hidden_size=50, learning_rate=2e-4, learning_rate_decay=0.9, reg=0.1, epochs=2)
 
 
+def diverged(exc: TrainingDivergedError, expected: str = "") -> dict:
+    """Say that a run diverged, and why (the solver's guess, or what a run that is meant to
+    diverge expects); returns what it recorded."""
+    if expected:
+        print(f"  training diverged at iteration {exc.iteration}, as expected here: {expected}")
+    else:
+        print(f"  {exc}")
+    return exc.history
+
+
 def train_net_config(rows: Splits, config: NetConfig, backend: str = "numpy", device: str = "cpu",
                      seed: int = 0, progress: bool = True, num_train: int | None = None,
                      stop_at_val_acc: float | None = None, on_epoch=None,
-                     catch_divergence: bool = True):
+                     catch_divergence: bool = True, expected_divergence: str = ""):
     """Train ``config`` on ``rows`` (see ``network_rows``); returns (net, history).
 
     ``net`` is a NumPy TwoLayerNet either way (a torch run's parameters are
     exported losslessly); both backends start from the NumPy initialisation of
     ``seed``. ``on_epoch(history) -> bool`` is the solver's per-epoch hook. A
-    diverged run prints why and returns what it recorded; with
+    diverged run prints why and returns what it recorded (``expected_divergence``: why
+    divergence is expected there, said instead of the advice on the learning rate); with
     ``catch_divergence=False`` the ``TrainingDivergedError`` propagates instead.
     """
     X, y = rows.X_train[:num_train], rows.y_train[:num_train]
@@ -105,8 +116,7 @@ def train_net_config(rows: Splits, config: NetConfig, backend: str = "numpy", de
     except TrainingDivergedError as exc:
         if not catch_divergence:
             raise
-        print(f"  {exc}")
-        history = exc.history
+        history = diverged(exc, expected_divergence)
     return net, history
 
 
@@ -132,7 +142,7 @@ def train_fc_config(rows: Splits, config: FCConfig, backend: str = "numpy", devi
                     seed: int = 0, progress: bool = True, num_train: int | None = None,
                     stop_at_val_acc: float | None = None, data_seed: int | None = None,
                     epoch_metrics=None, verbose: bool = False, on_epoch=None,
-                    catch_divergence: bool = True):
+                    catch_divergence: bool = True, expected_divergence: str = ""):
     """Train ``config`` on ``rows`` (see ``standardized_rows``); returns (net, history).
 
     ``net`` is a NumPy FullyConnectedNet either way (a torch run's parameters are
@@ -140,8 +150,9 @@ def train_fc_config(rows: Splits, config: FCConfig, backend: str = "numpy", devi
     ``seed``. ``data_seed`` (default ``seed``) draws the minibatches and flips, so
     runs can differ in their initialisation only. ``epoch_metrics(net) -> dict``
     (numpy backend) is recorded every epoch; ``on_epoch(history) -> bool`` is the
-    solver's per-epoch hook. A diverged run prints why and returns what it recorded;
-    with ``catch_divergence=False`` the ``TrainingDivergedError`` propagates instead.
+    solver's per-epoch hook. A diverged run prints why and returns what it recorded
+    (``expected_divergence``: why divergence is expected there); with
+    ``catch_divergence=False`` the ``TrainingDivergedError`` propagates instead.
     """
     X, y = rows.X_train[:num_train], rows.y_train[:num_train]
     num_iters = max(int(round(config.epochs * len(y) / config.batch_size)), 1)
@@ -168,8 +179,7 @@ def train_fc_config(rows: Splits, config: FCConfig, backend: str = "numpy", devi
     except TrainingDivergedError as exc:
         if not catch_divergence:
             raise
-        print(f"  {exc}")
-        history = exc.history
+        history = diverged(exc, expected_divergence)
     return net, history
 
 

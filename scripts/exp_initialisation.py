@@ -62,7 +62,10 @@ def training_check(rows, sizes: Sizes, progress=False) -> dict:
                               learning_rate_decay=1.0, reg=0.0, epochs=sizes.epochs,
                               batch_size=100, weight_scale=scale, augment_flip=False,
                               activation=activation)
-            _, history = train_fc_config(rows, config, num_train=sizes.num_train, progress=progress)
+            _, history = train_fc_config(
+                rows, config, num_train=sizes.num_train, progress=progress,
+                expected_divergence=f"weights of scale {scale:g} are part of the experiment; "
+                                    "a scale too large diverges")
             steps = max(int(round(config.epochs * sizes.num_train / config.batch_size)), 1)
             out[activation, scale] = (history["best_val_acc"], len(history["loss_history"]) < steps)
     return out
