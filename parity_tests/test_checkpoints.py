@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scratch_numpy import checkpoints
 from scratch_numpy.checkpoints import checkpoint_path, load_arrays, save_arrays
@@ -149,3 +151,43 @@ def test_save_without_overwrite_keeps_an_existing_file(tmp_path, net):
     with pytest.raises(FileExistsError, match="net.npz exists; it is kept"):
         net.save(target, overwrite=False)
     assert target.read_text() == "theirs" and os.listdir(tmp_path) == ["net.npz"]
+
+
+# ---- property: any set of arrays in a file loads as a two-layer net only when it is one -------
+
+_NAMES = ["W1", "b1", "W2", "b2", "W3", "b3", "activation", "model", "extra"]
+
+
+@settings(max_examples=60)
+@given(st.data())
+def test_any_checkpoint_is_a_two_layer_net_exactly_or_refused_naming_the_file(tmp_path_factory,
+                                                                                 data):
+    """Random subsets of parameter names, random shapes, a model kind or none, an activation
+    or none: ``TwoLayerNet.load`` returns a net holding exactly the file's four arrays, or a
+    ValueError naming the file; never anything else, never a net of other arrays."""
+    D, H, C = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    shapes = {"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,), "W3": (C, 2), "b3": (2,)}
+    names = data.draw(st.sets(st.sampled_from(_NAMES), min_size=1))
+    arrays = {}
+    for name in names:
+        if name == "activation":
+            arrays[name] = np.array(data.draw(st.sampled_from(["relu", "tanh", "softmax"])))
+        elif name == "model":
+            arrays[name] = np.array(data.draw(st.sampled_from(["TwoLayerNet", "FullyConnectedNet"])))
+        elif name == "extra":
+            arrays[name] = np.zeros(3)
+        else:
+            wrong = data.draw(st.booleans()) and data.draw(st.booleans())  # a quarter: bad shape
+            shape = shapes[name] if not wrong else tuple(d + 1 for d in shapes[name])
+            arrays[name] = np.ones(shape)
+    path = tmp_path_factory.mktemp("ckpt") / "net.npz"
+    save_arrays(path, arrays)
+    try:
+        net = TwoLayerNet.load(path)
+    except ValueError as exc:
+        assert str(path) in str(exc)
+        return
+    assert set(arrays) - {"activation", "model"} == {"W1", "b1", "W2", "b2"}
+    assert str(arrays.get("model", "TwoLayerNet")) == "TwoLayerNet"
+    for name in ("W1", "b1", "W2", "b2"):
+        np.testing.assert_array_equal(net.params[name], arrays[name].astype(net.dtype))
