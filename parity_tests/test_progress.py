@@ -3,6 +3,8 @@ stream of carriage-return redraws."""
 
 from __future__ import annotations
 
+import io
+
 from scratch_numpy.progress import LogProgress, progress
 
 
@@ -38,3 +40,12 @@ def test_disabled_progress_returns_the_iterable_untouched(capsys):
     data = [1, 2, 3]
     assert progress(data, "quiet", enabled=False) is data
     assert capsys.readouterr().err == ""
+
+
+def test_a_short_job_prints_each_tenth_it_reaches_once():
+    """3 runs: a line after each (30%, 60%) and one at the end, not ten lines of repeats."""
+    stream = io.StringIO()
+    for _ in LogProgress(range(3), "runs", unit="run", stream=stream):
+        pass
+    lines = [line.split(" (")[0] for line in stream.getvalue().splitlines()]
+    assert lines == ["runs: 30%", "runs: 60%", "runs: done"]

@@ -17,8 +17,12 @@ def test_quick_main_job_writes_table_and_plots(cifar10, tmp_path, capsys):
     for png in ("fc_net_curves.png", "exp_network_size.png", "exp_zero_centred.png",
                 "exp_initialisation.png", "exp_preprocessing.png"):
         assert (tmp_path / png).stat().st_size > 10_000, png
-    assert "results.txt written: 10 section(s) from this run; plots written to" \
-        in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "results.txt written: 10 section(s) from this run; plots written to" in captured.out
+    # Every long section speaks: a line at each tenth of its runs in a log (stderr here).
+    for label in ("network size: runs: done", "zero-centred: runs: done",
+                  "initialisation: training runs: done", "preprocessing: forms: done"):
+        assert label in captured.err, label
 
 
 def test_a_partial_run_merges_into_the_full_table_and_never_replaces_it(cifar10, tmp_path,

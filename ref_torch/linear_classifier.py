@@ -52,7 +52,7 @@ class TorchLinearClassifier:
 
     def train(self, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100, batch_size=200,
               verbose=False, seed=None, lr_decay=1.0, decay_every=100, replace=True,
-              batch_indices: Iterable | None = None):
+              batch_indices: Iterable | None = None, progress=False):
         """Minibatch SGD; returns the minibatch losses (floats), one per step.
 
         X (N, D) and y (N,) NumPy arrays (moved to the device once). Batches
@@ -78,7 +78,7 @@ class TorchLinearClassifier:
                         batches=(batch_indices if batch_indices is not None
                                  else "replace" if replace else "distinct"),
                         generator=generator, check_every_step=True, verbose=verbose,
-                        print_every=100)
+                        print_every=100, progress=progress, label=f"torch {type(self).__name__}")
         if self.W is None:
             num_classes = max(int(y_dev.max()) + 1, 2)
             W = INIT_SCALE * torch.randn(dim, num_classes, generator=generator, dtype=torch.float64)

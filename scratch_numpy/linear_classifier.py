@@ -40,7 +40,8 @@ class LinearClassifier:
         self.W: np.ndarray | None = None
 
     def train(self, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100, batch_size=200,
-              verbose=False, seed=None, lr_decay=1.0, decay_every=100, replace=True):
+              verbose=False, seed=None, lr_decay=1.0, decay_every=100, replace=True,
+              progress=False):
         """Minibatch SGD on ``loss``.
 
         Inputs:
@@ -50,6 +51,7 @@ class LinearClassifier:
           step size by ``lr_decay`` every ``decay_every`` iterations.
         - reg: L2 strength; num_iters: SGD steps; batch_size: rows per step;
           replace: sample each batch with replacement.
+        - progress: a bar on a terminal, a line at each tenth of the steps in a log.
         - verbose: print the loss every 100 iterations; seed: for the initial
           W and the batches (see the module docstring).
 
@@ -74,7 +76,8 @@ class LinearClassifier:
                         X, y, learning_rate=learning_rate, lr_decay=lr_decay,
                         decay_every=decay_every, batch_size=batch_size, num_iters=num_iters,
                         batches="replace" if replace else "distinct", rng=rng,
-                        check_every_step=True, verbose=verbose, print_every=100)
+                        check_every_step=True, verbose=verbose, print_every=100,
+                        progress=progress, label=f"numpy {type(self).__name__}")
         if self.W is None:
             num_classes = max(int(y.max()) + 1, 2)
             self.W = (INIT_SCALE * rng.standard_normal((dim, num_classes))).astype(X.dtype)

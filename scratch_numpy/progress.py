@@ -41,9 +41,10 @@ class LogProgress:
     def update(self, n: int = 1) -> None:
         self.count += n
         if self.total:
-            while self._next_tenth <= 9 and self.count * 10 >= self._next_tenth * self.total:
-                self._line(f"{self._next_tenth * 10}%")
-                self._next_tenth += 1
+            reached = self.count * 10 // self.total  # one line, however many tenths
+            if self._next_tenth <= reached <= 9:  # the whole of it is "done", at close
+                self._line(f"{reached * 10}%")
+                self._next_tenth = reached + 1
 
     def set_postfix(self, **values) -> None:
         self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())

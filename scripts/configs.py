@@ -35,18 +35,21 @@ LINEAR_CHOSEN = {
 LINEAR_SCHEDULE = dict(num_iters=5000, batch_size=500, lr_decay=0.8, decay_every=500)
 
 
-def fit_linear(name: str, data: Splits, hyper: dict, schedule: dict = LINEAR_SCHEDULE, seed=0):
+def fit_linear(name: str, data: Splits, hyper: dict, schedule: dict = LINEAR_SCHEDULE, seed=0,
+               progress: bool = False):
     """Train the NumPy classifier ``name`` with ``hyper`` and ``schedule``: (clf, loss history)."""
     clf = LINEAR_CLASSIFIERS[name]()
-    history = clf.train(data.X_train, data.y_train, seed=seed, **hyper, **schedule)
+    history = clf.train(data.X_train, data.y_train, seed=seed, progress=progress, **hyper,
+                        **schedule)
     return clf, history
 
 
-def fit_linear_torch(name: str, data: Splits, hyper: dict, schedule: dict, device: str, seed=0):
+def fit_linear_torch(name: str, data: Splits, hyper: dict, schedule: dict, device: str, seed=0,
+                     progress: bool = False):
     """The torch twin with the same hyperparameters (its own seeded batches): (clf, seconds)."""
     clf = {"svm": TorchLinearSVM, "softmax": TorchSoftmax}[name](device=device, dtype=np.float32)
     start = time.perf_counter()
-    clf.train(data.X_train, data.y_train, seed=seed, **hyper, **schedule)
+    clf.train(data.X_train, data.y_train, seed=seed, progress=progress, **hyper, **schedule)
     return clf, time.perf_counter() - start
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from scratch_numpy.data import NUM_CLASSES
 from scratch_numpy.fc_net import FullyConnectedNet
 from scratch_numpy.preprocessing import standardized_rows
+from scratch_numpy.progress import progress as progress_of
 from scripts.cli import command, section_command
 from scripts.configs import FCConfig, train_fc_config
 from scripts.report import ReportContext, ResultRow, save_figure
@@ -56,18 +57,18 @@ def layer_statistics(rows, sizes: Sizes) -> dict:
 def training_check(rows, sizes: Sizes, progress=False) -> dict:
     """{(activation, scale): (best val accuracy, diverged)} after a short budget."""
     out = {}
-    for activation in ACTIVATIONS:
-        for scale in SCALES:
-            config = FCConfig(hidden_dims=(sizes.width,) * sizes.depth, learning_rate=1e-2,
-                              learning_rate_decay=1.0, reg=0.0, epochs=sizes.epochs,
-                              batch_size=100, weight_scale=scale, augment_flip=False,
-                              activation=activation)
-            _, history = train_fc_config(
-                rows, config, num_train=sizes.num_train, progress=progress,
-                expected_divergence=f"weights of scale {scale:g} are part of the experiment; "
-                                    "a scale too large diverges")
-            steps = max(int(round(config.epochs * sizes.num_train / config.batch_size)), 1)
-            out[activation, scale] = (history["best_val_acc"], len(history["loss_history"]) < steps)
+    runs = [(a, s) for a in ACTIVATIONS for s in SCALES]
+    for activation, scale in progress_of(runs, "initialisation: training runs", unit="run"):
+        config = FCConfig(hidden_dims=(sizes.width,) * sizes.depth, learning_rate=1e-2,
+                          learning_rate_decay=1.0, reg=0.0, epochs=sizes.epochs,
+                          batch_size=100, weight_scale=scale, augment_flip=False,
+                          activation=activation)
+        _, history = train_fc_config(
+            rows, config, num_train=sizes.num_train, progress=progress,
+            expected_divergence=f"weights of scale {scale} are part of the experiment; "
+                                "a scale too large diverges")
+        steps = max(int(round(config.epochs * sizes.num_train / config.batch_size)), 1)
+        out[activation, scale] = (history["best_val_acc"], len(history["loss_history"]) < steps)
     return out
 
 

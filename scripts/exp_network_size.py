@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scratch_numpy.preprocessing import standardized_rows
+from scratch_numpy.progress import progress as progress_of
 from scripts.cli import command, section_command
 from scripts.configs import FCConfig, train_fc_config
 from scripts.report import ReportContext, ResultRow, save_figure
@@ -52,17 +53,16 @@ def run(rows, grid: SizeGrid, progress: bool = False) -> dict:
     """{(depth, width): [(final training loss, best val accuracy) per seed]}."""
     X, y = rows.X_train[:grid.num_train], rows.y_train[:grid.num_train]
     results = {}
-    for depth in grid.depths:
-        for width in grid.widths:
-            config = FCConfig(hidden_dims=(width,) * depth, learning_rate=1e-2,
-                              learning_rate_decay=1.0, reg=0.0, epochs=grid.epochs, batch_size=100,
-                              augment_flip=False)
-            runs = []
-            for seed in range(grid.seeds):
-                net, history = train_fc_config(rows, config, seed=seed, data_seed=DATA_SEED,
-                                               num_train=grid.num_train, progress=progress)
-                runs.append((final_training_loss(net, X, y), history["best_val_acc"]))
-            results[depth, width] = runs
+    # A line at each tenth of the runs in a log (a bar on a terminal): the section speaks.
+    runs = [(d, w, s) for d in grid.depths for w in grid.widths for s in range(grid.seeds)]
+    for depth, width, seed in progress_of(runs, "network size: runs", unit="run"):
+        config = FCConfig(hidden_dims=(width,) * depth, learning_rate=1e-2,
+                          learning_rate_decay=1.0, reg=0.0, epochs=grid.epochs, batch_size=100,
+                          augment_flip=False)
+        net, history = train_fc_config(rows, config, seed=seed, data_seed=DATA_SEED,
+                                       num_train=grid.num_train, progress=progress)
+        results.setdefault((depth, width), []).append(
+            (final_training_loss(net, X, y), history["best_val_acc"]))
     return results
 
 

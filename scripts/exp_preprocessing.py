@@ -32,6 +32,7 @@ from scratch_numpy.data import NUM_CLASSES, Splits
 from scratch_numpy.fc_net import FullyConnectedNet
 from scratch_numpy.linear_classifier import Softmax
 from scratch_numpy.preprocessing import PREPROCESSING_FORMS, FormPreprocessor
+from scratch_numpy.progress import progress
 from scripts.cli import command, section_command
 from scripts.report import ReportContext, ResultRow, save_figure
 
@@ -107,7 +108,7 @@ def best(results: list) -> tuple[float, float, float]:
 def compare_forms(splits: Splits, budget: Budget) -> dict:
     """{form: {"softmax": (rate, val, test), "net": (rate, val, test)}} at the best rate."""
     out = {}
-    for form in PREPROCESSING_FORMS:
+    for form in progress(PREPROCESSING_FORMS, "preprocessing: forms", unit="form"):
         rows = form_rows(splits, form)
         out[form] = {
             "softmax": best([(r, *train_softmax(rows, r, budget)) for r in softmax_rates(rows)]),
@@ -119,7 +120,7 @@ def compare_forms(splits: Splits, budget: Budget) -> dict:
 def common_mistake(splits: Splits, budget: Budget, chosen: dict) -> dict:
     """{(form, model): (val/test accuracies fit on train, ... fit on all), per seed}."""
     out = {}
-    for form in MISTAKE_FORMS:
+    for form in progress(MISTAKE_FORMS, "preprocessing: fit on all or on train", unit="form"):
         for fit_on_all in (False, True):
             rows = form_rows(splits, form, fit_on_all)
             for model, train in (("softmax", train_softmax), ("net", train_net)):

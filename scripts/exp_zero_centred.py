@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scratch_numpy.preprocessing import standardized_rows
+from scratch_numpy.progress import progress as progress_of
 from scripts.cli import command, section_command
 from scripts.configs import FCConfig, train_fc_config
 from scripts.report import ReportContext, ResultRow, save_figure
@@ -66,7 +67,7 @@ def run(rows, sizes: Sizes, progress: bool = False) -> dict:
     """{activation: history} with ``per_example_single_sign`` and ``batch_single_sign``."""
     X_b, y_b = rows.X_train[:sizes.batch], rows.y_train[:sizes.batch]
     results = {}
-    for activation, init in RUNS.items():
+    for activation, init in progress_of(list(RUNS.items()), "zero-centred: runs", unit="run"):
         config = FCConfig(hidden_dims=(sizes.hidden, sizes.hidden), learning_rate=1e-2,
                           learning_rate_decay=1.0, reg=0.0, epochs=sizes.epochs,
                           weight_scale=init, augment_flip=False, activation=activation)

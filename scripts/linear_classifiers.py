@@ -111,7 +111,8 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
     rows = []
     for name in LINEAR_CLASSIFIERS:
         start = time.perf_counter()
-        clf, history = fit_linear(name, data, LINEAR_CHOSEN[name], schedule)
+        clf, history = fit_linear(name, data, LINEAR_CHOSEN[name], schedule,
+                                  progress=not ctx.quick)
         seconds = time.perf_counter() - start
         val = accuracy(clf, data.X_val, data.y_val)
         test = accuracy(clf, data.X_test, data.y_test)
@@ -119,7 +120,7 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
         plot_templates(ctx, name, clf.W, ctx.data.class_names)
         hyper = f"lr {LINEAR_CHOSEN[name]['learning_rate']:g}, reg {LINEAR_CHOSEN[name]['reg']:g}"
         torch_clf, torch_seconds = fit_linear_torch(name, data, LINEAR_CHOSEN[name], schedule,
-                                                    ctx.device)
+                                                    ctx.device, progress=not ctx.quick)
         torch_val = accuracy(torch_clf, data.X_val, data.y_val)
         rows += [
             ResultRow(TITLES[name], f"val accuracy ({hyper}, {seconds:.0f} s)", f"{val:.3f}",
