@@ -7,7 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-from scratch_numpy.data import CIFAR10Error, find_cifar10_dir, load_cifar10, split_cifar10
+from scratch_numpy.data import (
+    CIFAR10Error, CIFAR10SettingError, find_cifar10_dir, load_cifar10, split_cifar10,
+    train_batches_setting,
+)
 
 
 @pytest.fixture
@@ -38,8 +41,34 @@ def test_the_full_set_keeps_the_assignment_split(cifar10):
     assert (len(splits.y_train), len(splits.y_val), len(splits.y_test)) == (49_000, 1_000, 10_000)
 
 
-@pytest.mark.parametrize("value", ["0", "6", "two"])
-def test_a_bad_batch_count_is_refused(monkeypatch, value):
+BAD_COUNTS = ["0", "6", "7", "-1", "two", "abc", "", " ", "1.5", "2 3"]
+
+
+@pytest.mark.parametrize("value", BAD_COUNTS)
+def test_a_bad_batch_count_is_refused_naming_the_variable_value_and_range(monkeypatch, value):
     monkeypatch.setenv("CIFAR10_TRAIN_BATCHES", value)
-    with pytest.raises(ValueError, match="1..5"):
+    with pytest.raises(CIFAR10SettingError) as refused:
         load_cifar10()
+    assert str(refused.value).startswith(f"CIFAR10_TRAIN_BATCHES={value!r} is not allowed: it "
+                                         "must be an integer in 1..5")
+    assert isinstance(refused.value, CIFAR10Error)  # what the commands catch and print
+
+
+@pytest.mark.parametrize("value", ["1", "5", " 3 "])
+def test_a_good_batch_count_is_read(monkeypatch, value):
+    monkeypatch.setenv("CIFAR10_TRAIN_BATCHES", value)
+    assert train_batches_setting() == int(value)
+    monkeypatch.delenv("CIFAR10_TRAIN_BATCHES")
+    assert train_batches_setting() == 5
+
+
+@pytest.mark.parametrize("value", ["abc", "7", "0", "-1", ""])
+def test_a_bad_batch_count_is_an_error_message_in_a_command(monkeypatch, tmp_path, capsys, value):
+    """It was a ValueError traceback out of every command."""
+    from scripts import knn
+
+    monkeypatch.setenv("CIFAR10_TRAIN_BATCHES", value)
+    assert knn.main(["--cifar10-dir", str(tmp_path), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: CIFAR10_TRAIN_BATCHES={value!r} is not allowed") and "1..5" in err
+

@@ -130,3 +130,108 @@ def test_huge_memo_index_costs_no_memory():
 def test_unknown_globals_are_refused():
     with pytest.raises(UnsafePickleError, match="refused global posix.system"):
         restricted_loads(b"cposix\nsystem\n(S'true'\ntR.")
+
+
+# ---- nesting: nothing the C code walks recursively may be deep --------------------------
+#
+# Hashing a tuple, as a dict key or a set member, recurses in C without a depth check: a
+# 1 MB file holding a dict key nested 10**6 deep crashed the interpreter (SIGSEGV). Every
+# list, tuple, dict and set is refused deeper than MAX_NESTING while the opcodes are read,
+# before anything deeper is built or hashed; keys and set members must be scalars.
+
+from scratch_numpy.safe_pickle import MAX_NESTING  # noqa: E402
+
+DEPTH_MESSAGE = f"nested more than {MAX_NESTING} deep"
+DEEP = 10**6
+
+
+def deep_pickle(kind: str, depth: int) -> bytes:
+    """A protocol-4 pickle of containers nested ``depth`` deep in all, written opcode by opcode
+    (building the object to pickle it would need the recursion this guards against)."""
+    inner = depth - 1
+    if kind == "tuple key":        # {((...((),)...),): None}: TUPLE1 wraps the top item
+        return b"\x80\x04}" + b")" + b"\x85" * (inner - 1) + b"Ns."
+    if kind == "list value":       # {"a": [[...[]...]]}: EMPTY_LIST ... APPEND
+        return b"\x80\x04}X\x01\x00\x00\x00a" + b"]" * inner + b"a" * (inner - 1) + b"s."
+    if kind == "dict value":       # {0: {0: ...{}...}}: EMPTY_DICT, key ... SETITEM
+        return b"\x80\x04" + b"}K\x00" * inner + b"}" + b"s" * inner + b"."
+    if kind == "marked tuple":     # ((...(),...),): MARK ... TUPLE, as protocol 0 writes tuples
+        return b"\x80\x04" + b"(" * inner + b")" + b"t" * inner + b"."
+    if kind == "frozenset member":  # frozenset({((...),)}): a deep tuple hashed into a set
+        return b"\x80\x04(" + b")" + b"\x85" * (inner - 1) + b"\x91."
+    raise ValueError(kind)
+
+
+KINDS = ["tuple key", "list value", "dict value", "marked tuple", "frozenset member"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nesting_up_to_the_bound_loads(kind):
+    if kind in ("tuple key", "frozenset member"):
+        # Keys and set members must be scalars: refused, for that reason, at any depth.
+        with pytest.raises(UnsafePickleError, match="must be a string, bytes or number"):
+            restricted_loads(deep_pickle(kind, 2))
+        return
+    obj = restricted_loads(deep_pickle(kind, MAX_NESTING))
+    depth = 0
+    while isinstance(obj, (list, tuple, dict)) and depth <= MAX_NESTING:
+        depth += 1
+        obj = next(iter(obj.values()), None) if isinstance(obj, dict) else (obj[0] if obj else None)
+    assert depth == MAX_NESTING
+
+
+@pytest.mark.parametrize("depth", [MAX_NESTING + 1, DEEP])
+@pytest.mark.parametrize("kind", KINDS)
+def test_nesting_beyond_the_bound_is_refused_before_it_is_built(kind, depth):
+    with pytest.raises(UnsafePickleError, match=DEPTH_MESSAGE):
+        restricted_loads(deep_pickle(kind, depth))
+
+
+def test_a_real_batch_is_far_from_the_bound():
+    batch = {b"data": np.zeros((3, 4), np.uint8), b"labels": [1, 2, 3], b"filenames": [b"a"] * 3}
+    for protocol in range(5):  # protocol 5 writes arrays another way, refused as before
+        loaded = restricted_loads(pickle.dumps(batch, protocol=protocol))
+        assert loaded[b"labels"] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("build", [
+    # a = []; b = [a]; a.append(b): a changes after it was put inside b.
+    lambda: (lambda a: (a.append([a]), a)[1])([]),
+    lambda: (lambda a: (a.append(a), a)[1])([]),  # a list inside itself
+    lambda: (lambda d: (d.__setitem__("k", {"d": d}), d)[1])({}),
+], ids=["two-list cycle", "list in itself", "dict cycle"])
+def test_a_container_changed_after_it_was_nested_is_refused(build):
+    # Depth is counted as containers are built; a container changed once it is inside
+    # another would make the count of the outer one stale. A batch holds no cycles.
+    with pytest.raises(UnsafePickleError, match="changed after it was put inside"):
+        restricted_loads(pickle.dumps(build(), protocol=2))
+
+
+def test_a_shared_deep_tuple_is_not_hashed_exponentially():
+    # t = (t, t) thirty times is 32 deep but 2**30 leaves: hashing it as a key would take
+    # minutes. Keys are scalars, so it is refused at once.
+    raw = b"\x80\x04}K\x00" + b"2\x86" * 30 + b"Ns."
+    with pytest.raises(UnsafePickleError, match="must be a string, bytes or number"):
+        restricted_loads(raw)
+
+
+def test_a_deeply_nested_batch_file_is_a_clean_error_in_a_command(tmp_path):
+    """The reported crash: ``cs231n-knn`` on a 1 MB file died of SIGSEGV. In a fresh process
+    (a crash must not take the test run down): exit status 2 and the message, naming the file."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in ("data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
+                 "batches.meta"):
+        (folder / name).write_bytes(b"")  # never read: data_batch_1 is refused first
+    (folder / "data_batch_1").write_bytes(deep_pickle("tuple key", DEEP))
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.knn", "--cifar10-dir", str(folder), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+        cwd=__import__("pathlib").Path(__file__).resolve().parents[1])
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: {folder / 'data_batch_1'}: not a valid CIFAR-10 batch")
+    assert DEPTH_MESSAGE in result.stderr

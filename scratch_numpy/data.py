@@ -16,7 +16,7 @@ field is validated before use. Every defect of a file is a :class:`CIFAR10Error`
 naming it.
 
 One concern, the data set on disk (where it is, how each file is read and checked, how
-it splits), in about 340 lines; the unpickler has its own module.
+it splits), in about 360 lines; the unpickler has its own module.
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ MAX_BATCH_FILE_BYTES = 2 * ROWS_PER_BATCH * NUM_FEATURES
 
 class CIFAR10Error(ValueError):
     """A CIFAR-10 file is missing a field, has the wrong shape, or is corrupt."""
+
+
+class CIFAR10SettingError(CIFAR10Error):
+    """An environment variable of the data layer holds a value it cannot take; the message
+    names the variable, its value and what is allowed."""
 
 
 class CIFAR10NotFoundError(FileNotFoundError):
@@ -234,6 +239,25 @@ def load_class_names(path: str | os.PathLike) -> tuple[str, ...]:
     return names
 
 
+def train_batches_setting() -> int:
+    """How many training batches ``$CIFAR10_TRAIN_BATCHES`` asks for: 1..5, or 5 when unset.
+
+    Anything else (``abc``, ``7``, ``0``, ``-1``, an empty value) is a
+    :class:`CIFAR10SettingError` naming the variable, its value and what is allowed, never
+    a silent fall-back to all five.
+    """
+    value = os.environ.get(TRAIN_BATCHES_VARIABLE)
+    if value is None:
+        return len(TRAIN_FILES)
+    allowed = [str(n) for n in range(1, len(TRAIN_FILES) + 1)]
+    if value.strip() not in allowed:
+        raise CIFAR10SettingError(
+            f"{TRAIN_BATCHES_VARIABLE}={value!r} is not allowed: it must be an integer in "
+            f"1..{len(TRAIN_FILES)}, how many training batches to load from "
+            f"{TRAIN_FILES[0]} on (unset it to load all {len(TRAIN_FILES)})")
+    return int(value)
+
+
 def load_cifar10(root: str | os.PathLike | None = None, train_batches: int | None = None) -> CIFAR10:
     """Load the training batches, the test batch and the class names.
 
@@ -242,16 +266,13 @@ def load_cifar10(root: str | os.PathLike | None = None, train_batches: int | Non
     ``data_batch_1`` on (default: ``$CIFAR10_TRAIN_BATCHES`` when set, else all
     five). Fewer is a subset mode for a machine that holds only some batch files
     (the GPU check copies ``data_batch_1`` and ``test_batch``: 62 MB); the
-    splits then shrink with it (:func:`split_cifar10`).
+    splits then shrink with it (:func:`split_cifar10`). A bad value of the variable is a
+    :class:`CIFAR10SettingError` (a :class:`CIFAR10Error`, so the commands print it).
     """
     if train_batches is None:
-        train_batches = os.environ.get(TRAIN_BATCHES_VARIABLE) or len(TRAIN_FILES)
-        try:
-            train_batches = int(train_batches)
-        except ValueError:
-            raise ValueError(f"${TRAIN_BATCHES_VARIABLE} must be an integer in 1..5, "
-                             f"got {train_batches!r}") from None
-    if isinstance(train_batches, bool) or not 1 <= train_batches <= len(TRAIN_FILES):
+        train_batches = train_batches_setting()
+    if (isinstance(train_batches, bool) or not isinstance(train_batches, (int, np.integer))
+            or not 1 <= train_batches <= len(TRAIN_FILES)):
         raise ValueError(f"train_batches must be an integer in 1..5, got {train_batches!r}")
     train_files = TRAIN_FILES[:train_batches]
     folder = find_cifar10_dir(root)
