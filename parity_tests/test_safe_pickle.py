@@ -235,3 +235,16 @@ def test_a_deeply_nested_batch_file_is_a_clean_error_in_a_command(tmp_path):
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: {folder / 'data_batch_1'}: not a valid CIFAR-10 batch")
     assert DEPTH_MESSAGE in result.stderr
+
+
+def test_build_on_a_stand_in_other_than_an_array_or_dtype_is_refused():
+    """BUILD setting attributes on a shared stand-in (a function's ``__defaults__``) would
+    outlive the load and change what later loads accept."""
+    from scratch_numpy import safe_pickle
+
+    # GLOBAL _codecs.encode, then BUILD (None, {"__defaults__": ("latin1",)}): setattr on it
+    crafted = (b"\x80\x02c_codecs\nencode\nNX\x0c\x00\x00\x00__defaults__X\x06\x00\x00\x00"
+               b"latin1\x85\x86b.")
+    with pytest.raises(UnsafePickleError, match="refused BUILD"):
+        restricted_loads(crafted)
+    assert safe_pickle._encode.__defaults__ == ("utf-8",)

@@ -286,6 +286,14 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python unpickler: see the modul
         _check_scalars(self.stack[0::2], "dict key")
         pickle._Unpickler.load_setitems(self)
 
+    def _load_build(self):
+        """BUILD gives an array or a dtype its state, nothing else: on a stand-in function or
+        on the shared ndarray stand-in it would set attributes that outlive this load."""
+        if not isinstance(self.stack[-2] if len(self.stack) >= 2 else None, (_Array, _PlainDtype)):
+            raise UnsafePickleError("refused BUILD: a CIFAR-10 batch gives a state to arrays "
+                                    "and dtypes only")
+        pickle._Unpickler.load_build(self)
+
     def _load_additems(self):
         self._grow(self._marked_target(), self.stack)
         _check_scalars(self.stack, "set member")
@@ -341,6 +349,7 @@ _Unpickler.dispatch.update({opcode[0]: handler for opcode, handler in {
     pickle.SETITEM: _Unpickler._load_setitem,
     pickle.SETITEMS: _Unpickler._load_setitems,
     pickle.ADDITEMS: _Unpickler._load_additems,
+    pickle.BUILD: _Unpickler._load_build,
 }.items()})
 del _U
 
