@@ -117,11 +117,13 @@ def unit_experiment(rows, config: NetConfig = UNIT_EXPERIMENT, runs=UNIT_RUNS,
     raw = replace(rows, X_train=rows.X_train[:num_train] + mean, X_val=rows.X_val + mean)
     results = {}
     for run in runs:
-        activation, inputs, rate, _ = run
+        activation, inputs, rate, label = run
+        expected = (f"the rate {rate:g} is meant to be too high in this experiment"
+                    if label == "too high" else "")
         results[run] = train_net_config(raw if inputs == "raw pixels" else rows,
                                     replace(config, activation=activation, learning_rate=rate),
                                     backend=backend, device=device, num_train=num_train,
-                                    progress=progress)[1]
+                                    progress=progress, expected_divergence=expected)[1]
     return results
 
 
