@@ -49,3 +49,22 @@ def test_a_partial_run_merges_into_the_full_table_and_never_replaces_it(cifar10,
     assert "knn" in (other / "results.knn.txt").read_text()
     assert "results.txt (from a run this folder does not describe) is left as it is" \
         in capsys.readouterr().out
+
+
+def test_the_readme_quotes_the_main_job_and_labels_other_runs():
+    """One source of truth: every figure of the README's results column, outside the
+    [bracketed] figures of other runs, stands in the main job's own table (docs/results.txt)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    table = (root / "docs" / "results.txt").read_text()
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("## Results at a glance"):readme.index("Speed, on CPU")]
+    rows = [line.split("|")[2] for line in section.splitlines()
+            if line.startswith("| [")]
+    assert len(rows) >= 8
+    for result in rows:
+        own = re.sub(r"\[[^\]]*\]", "", result)  # other runs' figures, labelled in brackets
+        for number in re.findall(r"\d+\.\d+e-\d+|\d+\.\d+%?|\d+/\d+", own):
+            assert number in table, (number, result)
