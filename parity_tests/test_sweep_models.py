@@ -21,8 +21,27 @@ def test_every_default_space_is_valid_and_every_base_value_passes_its_check():
         assert from_json({k: d.to_json() for k, d in model.default_space.items()},
                          model.params) == model.default_space
     space = {"epochs": Dimension("grid", (3.0, 7.5))}
-    assert max_epochs(MODELS["two_layer_net"], space) == 8
-    assert max_epochs(MODELS["two_layer_net"], {}) == MODELS["two_layer_net"].base["epochs"]
+    assert max_epochs(MODELS["two_layer_net"], space, 1000) == 8
+    assert max_epochs(MODELS["two_layer_net"], {}, 1000) == MODELS["two_layer_net"].base["epochs"]
+    # 2.0 epochs of 1190 rows in batches of 200: 12 steps of 5 per epoch, reports at 1, 2, 2.4.
+    space = {"epochs": Dimension("fixed", (2.0,))}
+    assert max_epochs(MODELS["two_layer_net"], space, 1190) == 3
+
+
+@pytest.mark.parametrize("name", ["two_layer_net", "fc_net"])
+@pytest.mark.parametrize("epochs, trained", [(1.04, 1.0), (1.26, 1.3)])
+def test_the_epochs_of_a_full_run_are_what_its_last_report_says(splits, name, epochs, trained):
+    """epochs is rounded to whole steps: 1.04 epochs of 10 steps train 10 steps, 1.0 epoch.
+    A trial's status compares its last report with this (a full run is done, not stopped)."""
+    model = MODELS[name]
+    data, _ = sweep_rows(model, splits, num_train=1000, num_val=100)
+    config = full_config(model, {"hidden_size": 20, "num_hidden_layers": 1, "epochs": epochs,
+                                 "batch_size": 100} if name == "fc_net"
+                         else {"hidden_size": 20, "epochs": epochs, "batch_size": 100})
+    reports = []
+    model.fit(data, config, "numpy", "cpu", 0, lambda h: reports.append(h["epochs"][-1]))
+    assert reports[-1] == pytest.approx(trained)
+    assert model.epochs(config, 1000) == pytest.approx(reports[-1], abs=1e-12)
 
 
 @pytest.mark.parametrize("name, backend", [("svm", "numpy"), ("softmax", "torch"),

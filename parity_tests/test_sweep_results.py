@@ -4,6 +4,8 @@ plain ones with the same fields (metrics, config, error, path), so no Ray is nee
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from types import SimpleNamespace
@@ -11,19 +13,20 @@ from types import SimpleNamespace
 import pytest
 
 from scripts.sweep_models import MODELS
-from scripts.sweep_results import (best_row, format_top, heatmap_png, interrupted, sort_rows,
-                                   started, table_csv, table_json, trial_row)
+from scripts.sweep_results import (COLUMNS, best_row, format_top, heatmap_png, interrupted,
+                                   sort_rows, started, table_csv, table_json, trial_row)
 
 NET = MODELS["two_layer_net"]
 
 
 def result(trial_id, lr, reg, epochs=None, best=math.nan, done=True, diverged=False, error=None,
-           config=True):
+           config=True, planned=4.0):
     """What Tune keeps of a trial that planned 4 epochs: its last report and its state."""
     metrics = {} if epochs is None else {"epochs": epochs, "best_val_acc": best, "done": done,
                                          "diverged": diverged, "time_total_s": 3.0, "node": "n1"}
     return SimpleNamespace(metrics=metrics, error=error, path=f"/sweeps/x/{trial_id}",
-                           config={"learning_rate": lr, "reg": reg, "epochs": 4.0} if config else None)
+                           config={"learning_rate": lr, "reg": reg, "epochs": planned}
+                           if config else None)
 
 
 RESULTS = [
@@ -37,7 +40,8 @@ RESULTS = [
 
 
 def table():
-    return sort_rows([trial_row(NET, r, 1000, retries=1 if r.error else 0) for r in RESULTS])
+    return sort_rows([trial_row(NET, r, 1000, retries=1 if r.error else 0, scheduler="asha")
+                      for r in RESULTS])
 
 
 def test_each_trial_gets_its_status_and_the_table_is_sorted():
@@ -58,7 +62,7 @@ def test_interrupted_and_unstarted_trials_are_told_apart():
 def test_csv_json_and_top_table_hold_every_trial():
     rows = table()
     lines = table_csv(rows).splitlines()
-    assert lines[0] == ("rank,trial_id,status,val_acc,epochs,seconds,retries,node,"
+    assert lines[0] == ("rank,trial_id,status,val_acc,epochs_run,seconds,retries,node,"
                         "learning_rate,reg")  # only the values that vary
     assert lines[1].startswith("1,t_done,done,0.55,4,3.0,0,n1,0.0002,0.03")
     records = json.loads(table_json(rows))  # NaN is not JSON: it becomes null
@@ -68,7 +72,32 @@ def test_csv_json_and_top_table_hold_every_trial():
     assert len(top) == 4 and top[2].startswith("| 1 | 0.550 | done | 4 |")
     assert top[0].endswith("| seconds | learning_rate | reg |")
     same = [dict(r, config={"epochs": 4.0}) for r in rows[:2]]  # nothing varies: no empty column
-    assert format_top(same).splitlines()[0] == "| rank | val acc | status | epochs | seconds |"
+    assert format_top(same).splitlines()[0] == "| rank | val acc | status | epochs run | seconds |"
+
+
+def test_a_swept_epochs_and_the_epochs_run_are_two_columns_of_their_own():
+    """1.04 epochs of 1000 rows in batches of 200 train 5 steps, 1.0 epoch: the CSV keeps the
+    configured value under its own name and the epochs run under ``epochs_run``."""
+    rows = sort_rows([trial_row(NET, result("t_short", 1e-3, 0.1, epochs=1.0, best=0.4,
+                                            planned=1.04), 1000, 0, scheduler="asha"),
+                      trial_row(NET, result("t_long", 1e-3, 0.1, epochs=2.0, best=0.5,
+                                            planned=2.0), 1000, 0, scheduler="asha")])
+    header = table_csv(rows).splitlines()[0].split(",")
+    assert len(header) == len(set(header)) and "epochs" in header and "epochs_run" in header
+    read = {r["trial_id"]: r for r in csv.DictReader(io.StringIO(table_csv(rows)))}
+    assert (read["t_short"]["epochs"], read["t_short"]["epochs_run"]) == ("1.04", "1.0")
+    assert read["t_short"]["status"] == "done"  # every step it planned
+
+
+def test_no_hyperparameter_shares_a_name_with_a_column_of_the_table():
+    for name, model in MODELS.items():
+        assert not set(model.params) & set(COLUMNS), name
+
+
+def test_fifo_never_stops_a_trial_early_but_asha_does():
+    short = result("t", 1e-3, 0.1, epochs=2, best=0.45)  # 2 of 4 planned epochs, then done
+    assert trial_row(NET, short, 1000, 0, scheduler="asha")["status"] == "stopped"
+    assert trial_row(NET, short, 1000, 0, scheduler="fifo")["status"] == "done"
 
 
 @pytest.mark.parametrize("rows", [table(), [r for r in table() if r["status"] == "failed"]],

@@ -25,6 +25,7 @@ import numpy as np
 
 from scratch_numpy.data import Splits
 from scratch_numpy.preprocessing import linear_rows, network_rows, standardized_rows
+from scratch_numpy.training import iterations_per_epoch
 from scripts.configs import (FC_CHOSEN, LINEAR_CHOSEN, LINEAR_CLASSIFIERS, LINEAR_SCHEDULE,
                              NET_CHOSEN, FCConfig, NetConfig, fit_linear, fit_linear_torch,
                              train_fc_config, train_net_config)
@@ -32,6 +33,14 @@ from scripts.linear_classifiers import SEARCH_GRID as LINEAR_GRID
 from scripts.sweep_space import FLAG, Dimension, Param, integer, one_of, real
 
 BACKENDS = ("numpy", "torch")
+
+# What one trial can run: a sweep refuses larger values before Ray starts (a trial's memory
+# grows with its steps, its batch and its layers; epochs=1e300 would never end).
+MAX_EPOCHS = 1000
+MAX_ITERS = 1_000_000           # SGD steps of a linear classifier
+MAX_BATCH_SIZE = 49_000         # the training split's rows
+MAX_HIDDEN_SIZE = 4096
+MAX_HIDDEN_LAYERS = 10
 
 
 @dataclass(frozen=True)
@@ -65,8 +74,9 @@ def accuracy(model, X, y) -> float:
 
 # ---- linear classifiers ----------------------------------------------------------------
 
-LINEAR_PARAMS = dict(learning_rate=real(0, low_open=True), reg=real(0), num_iters=integer(),
-                     batch_size=integer(), lr_decay=real(0, 1), decay_every=integer())
+LINEAR_PARAMS = dict(learning_rate=real(0, low_open=True), reg=real(0),
+                     num_iters=integer(1, MAX_ITERS), batch_size=integer(1, MAX_BATCH_SIZE),
+                     lr_decay=real(0, 1), decay_every=integer(1, MAX_ITERS))
 
 
 def linear_epochs(config: dict, num_train: int) -> float:
@@ -103,10 +113,19 @@ def linear_model(name: str) -> SweepModel:
 
 # ---- networks --------------------------------------------------------------------------
 
-NET_PARAMS = dict(hidden_size=integer(), learning_rate=real(0, low_open=True),
-                  learning_rate_decay=real(0, 1), reg=real(0), epochs=real(0, low_open=True),
-                  momentum=real(0, 1, high_open=True), batch_size=integer(), std=real(0),
+NET_PARAMS = dict(hidden_size=integer(1, MAX_HIDDEN_SIZE), learning_rate=real(0, low_open=True),
+                  learning_rate_decay=real(0, 1), reg=real(0),
+                  epochs=real(0, MAX_EPOCHS, low_open=True), momentum=real(0, 1, high_open=True),
+                  batch_size=integer(1, MAX_BATCH_SIZE), std=real(0),
                   augment_flip=FLAG, activation=one_of("relu", "sigmoid", "tanh"))
+
+
+def net_epochs(config: dict, num_train: int) -> float:
+    """The epochs a full run of ``config`` trains, as its last report says: ``epochs`` rounded to
+    whole steps (``scripts.configs``), over the steps of one epoch (1.04 epochs of 10 steps
+    each are 10 steps: 1.0 epoch)."""
+    steps = max(int(round(config["epochs"] * num_train / config["batch_size"])), 1)
+    return steps / iterations_per_epoch(num_train, config["batch_size"])
 
 
 def net_fit(data: Splits, config: dict, backend: str, device: str, seed: int, on_epoch):
@@ -120,15 +139,16 @@ TWO_LAYER_NET = SweepModel(
     default_space={"learning_rate": Dimension("loguniform", (1e-4, 1e-3)),
                    "reg": Dimension("loguniform", (1e-3, 1.0))},
     default_samples=12, rows=network_rows, fit=net_fit,
-    epochs=lambda config, num_train: config["epochs"], per_epoch=True)
+    epochs=net_epochs, per_epoch=True)
 
 
 # The fully-connected net tunes its shape as a width and a depth: hidden_dims is
 # (hidden_size,) * num_hidden_layers, the shape of the project's chosen net.
-FC_PARAMS = dict(hidden_size=integer(), num_hidden_layers=integer(0),
+FC_PARAMS = dict(hidden_size=integer(1, MAX_HIDDEN_SIZE),
+                 num_hidden_layers=integer(0, MAX_HIDDEN_LAYERS),
                  learning_rate=real(0, low_open=True), learning_rate_decay=real(0, 1),
-                 reg=real(0), epochs=real(0, low_open=True),
-                 momentum=real(0, 1, high_open=True), batch_size=integer(),
+                 reg=real(0), epochs=real(0, MAX_EPOCHS, low_open=True),
+                 momentum=real(0, 1, high_open=True), batch_size=integer(1, MAX_BATCH_SIZE),
                  weight_scale=one_of("he", "xavier"), augment_flip=FLAG,
                  activation=one_of("relu", "sigmoid", "tanh"))
 
@@ -160,7 +180,7 @@ FC_NET = SweepModel(
                    "reg": Dimension("loguniform", (1e-4, 1e-2)),
                    "num_hidden_layers": Dimension("choice", (2, 3, 4))},
     default_samples=12, rows=standardized_rows, fit=fc_fit,
-    epochs=lambda config, num_train: config["epochs"], per_epoch=True)
+    epochs=net_epochs, per_epoch=True)
 
 
 MODELS = {"svm": linear_model("svm"), "softmax": linear_model("softmax"),
@@ -187,8 +207,13 @@ def full_config(model: SweepModel, config: dict) -> dict:
     return {**model.base, **config}
 
 
-def max_epochs(model: SweepModel, space: dict[str, Dimension]) -> int:
-    """The most epochs any configuration of ``space`` trains: the ASHA horizon of a
-    per-epoch model (whose ``epochs`` is a parameter; a loguniform's bounds are its values)."""
-    epochs = space["epochs"].values if "epochs" in space else (model.base["epochs"],)
-    return max(math.ceil(max(epochs)), 1)
+def max_epochs(model: SweepModel, space: dict[str, Dimension], num_train: int) -> int:
+    """The most epoch reports any configuration of ``space`` makes on ``num_train`` rows: the
+    ASHA horizon of a per-epoch model (whose ``epochs`` is a parameter; a loguniform's bounds
+    are its values, and the epochs trained grow with ``epochs``)."""
+    def values(name):
+        return space[name].values if name in space else (model.base[name],)
+
+    return max(max(math.ceil(model.epochs({"epochs": epochs, "batch_size": batch}, num_train)
+                             - 1e-9), 1)
+               for epochs in values("epochs") for batch in values("batch_size"))

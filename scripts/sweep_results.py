@@ -1,18 +1,20 @@
 """A sweep's results: the table of every trial (CSV and JSON), the heat map, the progress lines.
 
 A trial's row: its id, status, validation accuracy (``val_acc``: the best epoch's,
-whose parameters a run keeps), epochs run, seconds (of its last attempt), the
-times it was retried after a failure, the Ray node it ran on, and its
-configuration. Status is one of
+whose parameters a run keeps), the epochs it ran (``epochs_run``: distinct from the
+configuration's ``epochs``, which the CSV lists under the hyperparameters' own names),
+seconds (of its last attempt), the times it was retried after a failure, the Ray
+node it ran on, and its configuration. Status is one of
 
-* ``done``: trained every planned epoch;
+* ``done``: trained every planned epoch (under FIFO every trial that ended);
 * ``stopped``: stopped early by the scheduler (ASHA) at an epoch boundary;
 * ``diverged``: its loss or parameters stopped being finite (not retried);
 * ``failed``: it raised, or its worker died, more often than ``max_failures`` allows;
 * ``unfinished``: it was still running when the sweep's time budget ran out.
 
 Rows are sorted by status (done and stopped together first, then diverged, failed,
-unfinished), then by validation accuracy, best first. Trials that never started (the time budget ran out first) have no row.
+unfinished), then by validation accuracy, best first. Trials that never started (the time
+budget ran out first) have no row.
 Outputs are written atomically (``scratch_numpy.checkpoints.atomic_output``).
 """
 
@@ -30,7 +32,9 @@ from scratch_numpy.progress import progress
 from scripts.sweep_models import SweepModel, full_config
 
 STATUS_ORDER = ("done", "stopped", "diverged", "failed", "unfinished")
-COLUMNS = ("rank", "trial_id", "status", "val_acc", "epochs", "seconds", "retries", "node")
+# The CSV's first columns; the configuration's varying values follow under their own names,
+# which no model's hyperparameter shares with these (tested).
+COLUMNS = ("rank", "trial_id", "status", "val_acc", "epochs_run", "seconds", "retries", "node")
 
 
 def started(result) -> bool:
@@ -48,8 +52,9 @@ def trial_id(result) -> str:
     return Path(result.path).name
 
 
-def trial_row(model: SweepModel, result, num_train: int, retries: int) -> dict:
-    """The table row of one started trial's Ray Tune ``Result`` (``retries``: its failures)."""
+def trial_row(model: SweepModel, result, num_train: int, retries: int, scheduler: str) -> dict:
+    """The table row of one started trial's Ray Tune ``Result`` (``retries``: its failures;
+    ``scheduler``: ``asha`` or ``fifo``, which never stops a trial early)."""
     metrics = result.metrics or {}
     config = full_config(model, result.config)
     epochs = metrics.get("epochs", 0.0)
@@ -60,10 +65,11 @@ def trial_row(model: SweepModel, result, num_train: int, retries: int) -> dict:
     elif not metrics.get("done"):  # Tune marks a trial done when it ends or is stopped
         status = "unfinished"
     else:
-        status = "done" if epochs >= model.epochs(config, num_train) - 1e-9 else "stopped"
+        full_run = epochs >= model.epochs(config, num_train) - 1e-9
+        status = "done" if full_run or scheduler == "fifo" else "stopped"
     val = metrics.get("best_val_acc", math.nan)
     return {"trial_id": trial_id(result),
-            "status": status, "val_acc": val, "epochs": round(epochs, 3),
+            "status": status, "val_acc": val, "epochs_run": round(epochs, 3),
             "seconds": round(metrics.get("time_total_s", math.nan), 1), "retries": retries,
             "node": metrics.get("node", ""), "config": config}
 
@@ -113,10 +119,10 @@ def table_json(rows: list[dict]) -> str:
 def format_top(rows: list[dict], count: int = 5) -> str:
     """The first ``count`` rows as a Markdown table (config: the varying keys)."""
     keys = varying_keys(rows)
-    header = ["rank", "val acc", "status", "epochs", "seconds", *keys]
+    header = ["rank", "val acc", "status", "epochs run", "seconds", *keys]
     lines = ["| " + " | ".join(header) + " |", "| --- " * len(header) + "|"]
     for r in rows[:count]:
-        cells = [str(r["rank"]), f"{r['val_acc']:.3f}", r["status"], f"{r['epochs']:g}",
+        cells = [str(r["rank"]), f"{r['val_acc']:.3f}", r["status"], f"{r['epochs_run']:g}",
                  f"{r['seconds']:.0f}"] + [format_value(r["config"][k]) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

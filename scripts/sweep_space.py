@@ -13,14 +13,17 @@ One dimension per hyperparameter, in one of four forms:
 uniformly per trial; a bare value is fixed. With ``--num-samples K`` the grid
 product is repeated K times, each time with fresh draws (Ray Tune's rule).
 
-Every value is checked against the model's parameter (its type and range) before
-Ray starts, so a typo fails at once with a ``ValueError`` naming it. No Ray import
+Every value is checked against the model's parameter (its type and range, bounded
+to what a trial can run) before Ray starts, so a typo fails at once with a
+``ValueError`` naming it. Files are UTF-8; in YAML, ``1e-7`` is a number, as in
+TOML (PyYAML alone, following YAML 1.1, would read it as a string). No Ray import
 here: the space is plain data until :func:`to_tune` hands it to Ray Tune.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +47,8 @@ def real(low=None, high=None, low_open=False, high_open=False) -> Param:
     return Param("real", lambda v, name: check_real(v, name, low, high, low_open, high_open))
 
 
-def integer(minimum: int = 1) -> Param:
-    return Param("int", lambda v, name: check_int(v, name, minimum))
+def integer(minimum: int = 1, maximum: int | None = None) -> Param:
+    return Param("int", lambda v, name: check_int(v, name, minimum, maximum))
 
 
 def _check_flag(value, name):
@@ -153,23 +156,40 @@ def from_mapping(mapping: dict, params: dict[str, Param], source: str) -> dict[s
     return space
 
 
+# YAML 1.2 (and TOML) numbers with an exponent, which YAML 1.1 reads as strings unless they
+# hold a dot and a signed exponent: 1e-7, 1e3, 1.0e3, .5e3.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+
+
+def _yaml_loads(text: str):
+    """``yaml.safe_load`` that reads every number the way TOML does (see _EXPONENT_FLOAT)."""
+    import yaml  # PyYAML comes with Ray, in the sweep extra
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # add_implicit_resolver copies SafeLoader's table into the subclass: SafeLoader is untouched.
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
+    return yaml.load(text, Loader=Loader)
+
+
 def read_file(path: Path, params: dict[str, Param]) -> dict[str, Dimension]:
-    """A ``.toml`` or ``.yaml``/``.yml`` file of dimensions (its top-level mapping)."""
+    """A ``.toml`` or ``.yaml``/``.yml`` file of dimensions (its top-level mapping), UTF-8."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".yaml", ".yml"):
         raise ValueError(f"{path}: a space file ends in .toml, .yaml or .yml")
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise ValueError(f"{path}: cannot read the space file ({exc.strerror})") from None
     try:
-        if suffix == ".toml":
-            mapping = tomllib.loads(text)
-        else:
-            import yaml  # PyYAML comes with Ray, in the sweep extra
-
-            mapping = yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: the space file is not UTF-8 text (byte "
+                         f"0x{data[exc.start]:02x} at offset {exc.start})") from None
+    try:
+        mapping = tomllib.loads(text) if suffix == ".toml" else _yaml_loads(text)
     except Exception as exc:  # tomllib and yaml raise their own error types
         raise ValueError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
     return from_mapping(mapping, params, str(path))
@@ -191,9 +211,17 @@ def describe(space: dict[str, Dimension]) -> str:
 
 
 def from_json(mapping: dict, params: dict[str, Param]) -> dict[str, Dimension]:
-    """The inverse of ``{name: dim.to_json()}`` (a saved sweep's space)."""
-    return {name: check_dimension(name, Dimension(d["kind"], tuple(d["values"])), params)
-            for name, d in mapping.items()}
+    """The inverse of ``{name: dim.to_json()}`` (a saved sweep's space); anything else is a
+    ``ValueError`` naming what is wrong."""
+    if not isinstance(mapping, dict):
+        raise ValueError(f"expected an object of hyperparameters, got {type(mapping).__name__}")
+    space = {}
+    for name, d in mapping.items():
+        if (not isinstance(d, dict) or set(d) != {"kind", "values"}
+                or not isinstance(d["kind"], str) or not isinstance(d["values"], list)):
+            raise ValueError(f"{name}: expected {{\"kind\": NAME, \"values\": [...]}}, got {d!r}")
+        space[name] = check_dimension(name, Dimension(d["kind"], tuple(d["values"])), params)
+    return space
 
 
 def to_tune(space: dict[str, Dimension]) -> dict:
