@@ -5,7 +5,7 @@ the NumPy side writes by hand. A forward/backward layer is checked through the
 scalar ``L = sum(out * dout)`` with a fixed random ``dout``: its gradient with
 respect to each input is exactly what ``*_backward(dout, cache)`` must return
 (the kinds ``affine``, ``relu``, ``sigmoid``, ``tanh``, ``softmax_scores`` and
-``svm_scores`` of ``ref_torch/kinds.py``).
+``svm_scores`` of ``ref_torch/oracle/kinds.py``).
 
 The public functions check their inputs as the NumPy twins do, with the same
 messages (``ref_torch/validation.py``); the loss layers also refuse a non-finite
