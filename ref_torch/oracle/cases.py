@@ -10,7 +10,7 @@ inputs ``(N, 3, 32, 32)``, as CS231n feeds them.
 The ``*_stability_cases`` give a softmax scores of the notes' magnitude
 (``[123, 456, 789]``): the largest ~750, above 709.8 where float64 ``exp``
 overflows, each row's spread ~650, below 708.4, so a softmax that subtracts the
-row maximum stays finite and one that does not gets NaN (``ref_torch/stability.py``).
+row maximum stays finite and one that does not gets NaN (``ref_torch/oracle/stability.py``).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def fc_net_cases(X, y, hidden_dims=FC_HIDDEN_DIMS):
     weights 1e-3 (pre-activations ~3 on dev rows), deeper layers He-scaled, biases
     nonzero; at that scale and at 1.2x per layer (scores 1.2^3 = 1.7x larger, a row spread
     of ~70: still within what a correct shifted -log(p) survives in float32, see
-    ``ref_torch/stability.py``), each at reg 0 and 0.1."""
+    ``ref_torch/oracle/stability.py``), each at reg 0 and 0.1."""
     base = _fc_params(X.shape[1], hidden_dims)
     cases = []
     for factor in (1.0, 1.2):
