@@ -5,13 +5,16 @@ into the object. A file inside a package (its folder, and the folders above it,
 hold an ``__init__.py``, as ``cs231n/classifiers/fc_net.py``) is imported as
 part of that package, so relative imports (``from ..layers import *``) work; any
 other file is loaded on its own with its folder on ``sys.path``, so it can import
-its neighbours.
+its neighbours. Before each file, the modules loaded from an earlier file's folder
+are dropped, so a student's ``helpers.py`` is never another student's.
 
 :func:`call_user` runs user code: whatever it raises, ``SystemExit`` included,
 becomes a :class:`UserCodeFailure` whose message is one line (the exception and
 the user's line that raised it), never a traceback. ``KeyboardInterrupt`` passes
-through, so Ctrl-C stops at once. NumPy warnings inside the call are silenced:
-the report explains non-finite results itself.
+through, so Ctrl-C stops at once. NumPy warnings inside the call are silenced (the
+report explains non-finite results itself) and what the code prints is dropped.
+:class:`Guard` calls it on private copies of its arrays and remembers, by the user's
+own parameter names, the arguments it modified in place.
 """
 
 from __future__ import annotations
