@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import sweep
+from scripts.sweep import command as sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 

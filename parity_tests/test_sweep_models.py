@@ -9,8 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from scripts.sweep_models import MODELS, full_config, max_epochs, sweep_rows
-from scripts.sweep_space import Dimension, from_json
+from scripts.sweep.models import MODELS, full_config, max_epochs, sweep_rows
+from scripts.sweep.space import Dimension, from_json
 
 
 def test_every_default_space_is_valid_and_every_base_value_passes_its_check():
@@ -90,7 +90,7 @@ def test_sweep_rows_keep_the_first_rows_and_fit_statistics_on_them(splits):
 
 def test_fc_net_sweep_values_are_the_chosen_net_and_build_its_shape():
     from scripts.configs import FC_CHOSEN
-    from scripts.sweep_models import fc_config
+    from scripts.sweep.models import fc_config
 
     model = MODELS["fc_net"]
     assert fc_config(model.base) == FC_CHOSEN

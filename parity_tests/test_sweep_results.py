@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from scripts.sweep_models import MODELS
-from scripts.sweep_results import (COLUMNS, best_row, format_top, heatmap_png, interrupted,
+from scripts.sweep.models import MODELS
+from scripts.sweep.results import (COLUMNS, best_row, format_top, heatmap_png, interrupted,
                                    sort_rows, started, table_csv, table_json, trial_row)
 
 NET = MODELS["two_layer_net"]

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from scripts.sweep_models import MODELS
-from scripts.sweep_space import (Dimension, describe, from_json, number_of_trials, parse_option,
+from scripts.sweep.models import MODELS
+from scripts.sweep.space import (Dimension, describe, from_json, number_of_trials, parse_option,
                                  read_file)
 
 NET = MODELS["two_layer_net"].params

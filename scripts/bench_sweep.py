@@ -8,7 +8,7 @@ each, NumPy backend. Each way runs as its own command, from data loading to the 
 configuration retrained and tested once, so both do the same work:
 
 * loop, 1 thread / 2 threads: a plain sequential loop over the same ``fit`` the
-  trials run (``scripts.sweep_models``), BLAS limited to 1 or 2 threads;
+  trials run (``scripts.sweep.models``), BLAS limited to 1 or 2 threads;
 * sweep, 1 CPU: ``scripts.sweep`` on a local Ray with 1 CPU, 1 trial at a time,
   1 thread each: against the 1-thread loop this is Ray's overhead (target <= 1.15);
 * sweep, 2 CPUs: 2 trials at a time, 1 per core: what parallel trials buy.
@@ -110,7 +110,7 @@ def run_measured(argv: list[str], env: dict) -> dict:
 
 def imports_uss_mib() -> float:
     """Private memory of a fresh process that imports what a trial imports, and holds no data."""
-    code = ("import os, scripts.sweep_trial; from scripts.bench_sweep import memory_kib; "
+    code = ("import os, scripts.sweep.trial; from scripts.bench_sweep import memory_kib; "
             "print(memory_kib(os.getpid())[1])")
     return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               check=True).stdout) / 1024
@@ -122,7 +122,7 @@ def run_loop(args) -> int:
 
     from scratch_numpy.data import split_cifar10
     from scripts.cli import load_data
-    from scripts.sweep_models import MODELS, accuracy, full_config, sweep_rows
+    from scripts.sweep.models import MODELS, accuracy, full_config, sweep_rows
 
     threadpool_limits(args.threads)
     model = MODELS[args.model]

@@ -26,6 +26,8 @@ from scratch_numpy.two_layer_net import TwoLayerNet
 # ---- linear classifiers ----------------------------------------------------------------
 
 LINEAR_CLASSIFIERS = {"svm": LinearSVM, "softmax": Softmax}
+# The grid `linear_classifiers --search` trains (and a linear sweep's default space).
+LINEAR_GRID = dict(learning_rate=(1e-7, 3e-7, 1e-6, 3e-6), reg=(1e2, 1e3, 1e4))
 # Found with `linear_classifiers --search`: SGD, batch 500, 5000 steps, the step
 # size multiplied by 0.8 every 500 steps.
 LINEAR_CHOSEN = {

@@ -25,8 +25,8 @@ from scratch_numpy.preprocessing import standardized_rows
 from scripts.cli import (UsageError, add_cifar10_argument, command, device_name, hidden_sizes,
                          load_data, non_negative_float, output_folder, positive_float)
 from scripts.configs import FC_CHOSEN, FC_QUICK, FCConfig, train_fc_config
+from scripts.plots import plot_curves
 from scripts.report import ReportContext, ResultRow, format_table
-from scripts.two_layer_net import plot_curves
 
 TARGET_TEST_ACCURACY = 0.58
 
@@ -70,7 +70,7 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
     num_train = 2000 if ctx.quick else None
     net, history, test_acc, seconds = train_and_test(rows, config, progress=not ctx.quick,
                                                      num_train=num_train)
-    plot_curves(history, ctx, name="fc_net_curves.png")
+    plot_curves(history, ctx, "fc_net_curves.png")
     result = [
         ResultRow("fc net", f"val accuracy ({describe(config)})", f"{history['best_val_acc']:.3f}"),
         ResultRow("fc net", "test accuracy", f"{test_acc:.3f}", f">= {TARGET_TEST_ACCURACY}",
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                   test_acc >= TARGET_TEST_ACCURACY),
         ResultRow("fc net", "training time", f"{seconds:.0f} s ({args.backend} {args.device})"),
     ]))
-    print("wrote", plot_curves(history, ctx, name="fc_net_curves.png"))
+    print("wrote", plot_curves(history, ctx, "fc_net_curves.png"))
     return 0
 
 

@@ -30,6 +30,7 @@ from scratch_numpy.two_layer_net import TwoLayerNet
 from scripts.cli import (add_cifar10_argument, command, device_name, load_data,
                          output_file, output_folder, positive_float, positive_int, write_new)
 from scripts.configs import NET_CHOSEN, NET_QUICK, NetConfig, train_net_config
+from scripts.plots import plot_curves
 from scripts.report import ReportContext, ResultRow, format_table, save_figure
 
 
@@ -51,6 +52,7 @@ UNIT_EXPERIMENT_ROWS = 10_000
 
 
 SEARCH_GRID = dict(learning_rate=(2e-4, 4e-4), reg=(0.03, 0.3))
+CURVES = "two_layer_net_curves.png"  # the training curves (scripts.plots)
 
 
 def search(rows, hidden_sizes=(1000,), epochs: float = 4, flip: bool = False) -> list:
@@ -68,27 +70,6 @@ def search(rows, hidden_sizes=(1000,), epochs: float = 4, flip: bool = False) ->
                         time.perf_counter() - start, config))
         bar.write(f"val {results[-1][0]:.3f} ({results[-1][2]:.0f} s)  {config}")
     return sorted(results, key=lambda r: -r[0])
-
-
-def plot_curves(history, ctx: ReportContext, name="two_layer_net_curves.png"):
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    loss = np.asarray(history["loss_history"])
-    per_epoch = max(len(loss) / max(history["epochs"][-1], 1e-9), 1)
-    ax_loss.plot(np.arange(len(loss)) / per_epoch, loss, lw=0.3, alpha=0.5, label="minibatch")
-    window = max(int(per_epoch) // 2, 1)
-    if len(loss) > window:
-        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-        ax_loss.plot((np.arange(len(smooth)) + window / 2) / per_epoch, smooth, label="running mean")
-    ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
-    ax_loss.legend()
-    ax_acc.plot(history["epochs"], history["train_acc_history"], "o-", label="train (1,000 rows)")
-    ax_acc.plot(history["epochs"], history["val_acc_history"], "o-", label="validation")
-    ax_acc.axvline(history["best_epoch"], color="gray", ls=":", label="kept (best val)")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="classification accuracy")
-    ax_acc.legend()
-    return save_figure(fig, ctx, name)
 
 
 def plot_first_layer(net: TwoLayerNet, ctx: ReportContext, name="two_layer_net_weights.png",
@@ -157,7 +138,7 @@ def report_section(ctx: ReportContext) -> list[ResultRow]:
     num_train = 2000 if ctx.quick else None
     net, history = train_net_config(rows, config, num_train=num_train, progress=not ctx.quick)
     test_acc = net.accuracy(rows.X_test, rows.y_test)
-    plot_curves(history, ctx)
+    plot_curves(history, ctx, CURVES)
     plot_first_layer(net, ctx)
     units = unit_experiment(rows, replace(UNIT_EXPERIMENT, epochs=1, hidden_size=20) if ctx.quick
                             else UNIT_EXPERIMENT, num_train=1000 if ctx.quick else UNIT_EXPERIMENT_ROWS,
@@ -239,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         if save_path:  # the network first: it cost the time, a plot does not
             print("wrote", write_new(save_path, net.save, args.overwrite))
         try:
-            print("wrote", plot_curves(history, ctx), plot_first_layer(net, ctx))
+            print("wrote", plot_curves(history, ctx, CURVES), plot_first_layer(net, ctx))
         except OSError as exc:
             print(f"warning: the plots were not written: {exc}", file=sys.stderr)
         return 0

@@ -244,7 +244,13 @@ def _forward_or_backward(kind: LossKind, prepared, runs: list[Run]) -> str:
             f"match the numerical gradient of your own {first.split()[-1]} either")
 
 
-def _fitting_kinds(kind: LossKind, target, name: str, runs: list[Run], X, y) -> str:
+def bind_here(kind: LossKind, target, options: dict | None = None):
+    """``kind.bind``: the user's code in this process (the grader binds in a sandbox instead,
+    ``ref_torch/oracle/remote.py``)."""
+    return kind.bind(target, options)
+
+
+def _fitting_kinds(kind: LossKind, target, name: str, runs: list[Run], X, y, bind) -> str:
     """When the value is far from the reference in every case: the kinds it does match
     (``name``: what the target was asked by)."""
     compared = [r for r in runs if r.report and r.report.status in ("PASS", "FAIL", "WARN")
@@ -257,7 +263,7 @@ def _fitting_kinds(kind: LossKind, target, name: str, runs: list[Run], X, y) -> 
         if other.name == kind.name or other.setup or (other.needs_data and X is None):
             continue
         try:
-            other, prepared = other.bind(target)
+            other, prepared = bind(other, target)
         except TargetError:
             continue
         cases = [inputs for _, inputs in other.make_cases(X, y)]
@@ -285,13 +291,15 @@ def _fitting_kinds(kind: LossKind, target, name: str, runs: list[Run], X, y) -> 
 def run_checks(kind: LossKind, target, X: np.ndarray | None, y: np.ndarray | None,
                dtypes=DTYPES, devices=None, reg_convention: str | None = None,
                strict: bool = False, progress: bool = False, label: str | None = None,
-               options: dict | None = None) -> OracleReport:
+               options: dict | None = None, bind=bind_here) -> OracleReport:
     """Check ``target`` as ``kind`` on the cases built from ``X (N, 3072)``, ``y (N,)``
-    (None for a kind that needs no data); ``options``: the kind's (``backward``, ...)."""
+    (None for a kind that needs no data); ``options``: the kind's (``backward``, ...).
+    ``bind(kind, target, options) -> (kind, prepared)`` gives what the checks call: the
+    user's code itself (:func:`bind_here`) or a sandboxed process's (the grader)."""
     if reg_convention not in (None, *REG_SCALE):
         raise ValueError(f"reg_convention must be one of {', '.join(REG_SCALE)}, got "
                          f"{reg_convention!r}")
-    kind, prepared = kind.bind(target, options)
+    kind, prepared = bind(kind, target, options)
     dtypes = [np.dtype(d) for d in dtypes]
     devices = [str(resolve_device(d)) for d in (devices or available_devices())]
     plan = [(name, inputs, "correctness") for name, inputs in kind.make_cases(X, y)]
@@ -313,7 +321,8 @@ def run_checks(kind: LossKind, target, X: np.ndarray | None, y: np.ndarray | Non
         forward_line = "" if kind.numerical else _forward_or_backward(kind, prepared, runs)
         diagnoses += [d for d in diagnose(runs, kind, forward_line) if d not in diagnoses]
         # Another kind's reference explains every failure at once: say only that.
-        other_kind = _fitting_kinds(kind, target, name.rpartition(":")[2], runs, X, y)
+        other_kind = _fitting_kinds(kind, target, name.rpartition(":")[2], runs, X, y,
+                                    bind)
         diagnoses = [other_kind] if other_kind else diagnoses
     ran = [r for r in runs if not r.skipped]
     raised = bool(ran) and all(r.raised for r in ran) or (not ran and failure is not None

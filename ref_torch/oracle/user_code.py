@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import difflib
+import errno
 import importlib
 import importlib.util
 import inspect
@@ -44,12 +45,23 @@ class UserCodeFailure(Exception):
     raised: the code raised (or called ``sys.exit``) rather than returning something wrong.
     starter: what it did is what CS231n's starter code does (returns None, raises
     ``NotImplementedError``): the target is not implemented yet.
+    limit: the resource the code ran out of ("memory": ``MemoryError``; "process": a fork
+    refused, ``BlockingIOError``), "" for none: the grader's sandbox limits, a ``killed``.
     """
 
-    def __init__(self, message: str, raised: bool = False, starter: bool = False):
+    def __init__(self, message: str, raised: bool = False, starter: bool = False,
+                 limit: str = ""):
         super().__init__(message)
         self.raised = raised
         self.starter = starter
+        self.limit = limit
+
+
+class Interrupt(BaseException):
+    """Stops a check from outside the user's code (the grader's timeout, its sandbox ended):
+    :func:`call_user` lets it through, as it does Ctrl-C, and no handler of the oracle
+    turns it into a report.
+    """
 
 
 # Top-level packages this module imported from a user's folder: a later target in
@@ -91,13 +103,20 @@ def call_user(fn, *args, **kwargs):
                 contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             return fn(*args, **kwargs)
-    except KeyboardInterrupt:
-        raise
-    except UserCodeFailure:
+    except (KeyboardInterrupt, Interrupt, UserCodeFailure):
         raise
     except BaseException as exc:  # SystemExit too: the user's code must not end the check
         raise UserCodeFailure(f"your code {describe_exception(exc)}", raised=True,
-                              starter=isinstance(exc, NotImplementedError)) from None
+                              starter=isinstance(exc, NotImplementedError),
+                              limit=_limit_of(exc)) from None
+
+
+def _limit_of(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "memory"
+    if isinstance(exc, BlockingIOError) and exc.errno == errno.EAGAIN:
+        return "process"
+    return ""
 
 
 def parameter_name(fn, position) -> str:

@@ -137,11 +137,39 @@ def assignment_files(folder: Path) -> list[Path]:
         for part in f.relative_to(folder).parts[:-1])]
 
 
-def _resolve(module, target: Target):
+def resolve(module, name: str):
+    """``module.Class.method`` from ``"Class.method"``."""
     obj = module
-    for part in target.name.split("."):
+    for part in name.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def check_target(module, target: Target, X, y, shown: str, resolve=resolve,
+                 **options) -> OracleReport:
+    """The report of one target of a loaded file (``resolve(module, name)`` finds it;
+    ``options`` go to ``run_checks``)."""
+    start = time.perf_counter()
+    try:
+        obj = resolve(module, target.name)
+        report = run_checks(target.kind, obj, X, y, label=target.label,
+                            options={"backward": target.backward_to_use}, **options)
+    except AttributeError:
+        report = OracleReport(target.label, target.kind.name, raised=True,
+                              diagnoses=[f"{target.name} is not defined once the file has run"])
+    except TargetError as exc:
+        report = OracleReport(target.label, target.kind.name, usage=str(exc))
+    except Exception as exc:  # a target the checker cannot handle ends only itself
+        report = OracleReport(target.label, target.kind.name, raised=True, diagnoses=[
+            f"the checker could not run this target: {type(exc).__name__}: {exc}"])
+    report.file, report.seconds = shown, time.perf_counter() - start
+    return report
+
+
+def file_error(shown: str, message: str, seconds: float = 0.0) -> OracleReport:
+    """The report of a file that does not parse or load: its targets cannot run."""
+    return OracleReport("(file)", "", raised=True, diagnoses=[message], file=shown,
+                        seconds=seconds)
 
 
 def check_file_targets(found: FileTargets, X, y, shown: str, on_report=None, **options):
@@ -155,32 +183,16 @@ def check_file_targets(found: FileTargets, X, y, shown: str, on_report=None, **o
         return reports
 
     if found.error:
-        return done(OracleReport("(file)", "", raised=True, diagnoses=[found.error], file=shown))
+        return done(file_error(shown, found.error))
     if not found.targets:
         return reports
     start = time.perf_counter()
     try:
         module = import_user_file(found.file)
     except TargetError as exc:
-        return done(OracleReport("(file)", "", raised=True, diagnoses=[str(exc)], file=shown,
-                                 seconds=time.perf_counter() - start))
+        return done(file_error(shown, str(exc), time.perf_counter() - start))
     for target in found.targets:
-        start = time.perf_counter()
-        try:
-            obj = _resolve(module, target)
-            report = run_checks(target.kind, obj, X, y, label=target.label,
-                                options={"backward": target.backward_to_use}, **options)
-        except AttributeError:
-            report = OracleReport(target.label, target.kind.name, raised=True,
-                                  diagnoses=[f"{target.name} is not defined once the file "
-                                             "has run"])
-        except TargetError as exc:
-            report = OracleReport(target.label, target.kind.name, usage=str(exc))
-        except Exception as exc:  # a target the checker cannot handle ends only itself
-            report = OracleReport(target.label, target.kind.name, raised=True, diagnoses=[
-                f"the checker could not run this target: {type(exc).__name__}: {exc}"])
-        report.file, report.seconds = shown, time.perf_counter() - start
-        done(report)
+        done(check_target(module, target, X, y, shown, **options))
     return reports
 
 

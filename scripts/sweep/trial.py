@@ -8,7 +8,7 @@
   object store once; NumPy arrays come back as read-only views of the shared
   memory there (zero-copy), so no trial loads CIFAR-10 or holds its own copy
   (``shared_data`` in every report says so);
-* training: the model's ``fit`` (``scripts.sweep_models``), which runs the
+* training: the model's ``fit`` (``scripts.sweep.models``), which runs the
   project's solvers; every epoch record is reported to Tune
   (``val_acc``: this epoch's validation accuracy, what ASHA compares;
   ``best_val_acc``: the kept parameters'; ``epochs``; ``node``, ``pid``, ``device``);
@@ -31,7 +31,7 @@ import ray
 from ray import tune
 
 from scratch_numpy.training import TrainingDivergedError
-from scripts.sweep_models import MODELS, full_config
+from scripts.sweep.models import MODELS, full_config
 
 
 def limit_threads(cpus: float) -> None:

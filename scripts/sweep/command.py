@@ -10,7 +10,7 @@
 Without ``--address`` Ray starts on this machine and uses its cores; with it
 (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``) the trials run on that cluster.
 The preprocessed train and validation rows go into Ray's object store once;
-each trial (``scripts/sweep_trial.py``) reads them from there, trains one
+each trial (``scripts/sweep/trial.py``) reads them from there, trains one
 configuration with the project's solvers and reports every epoch; ASHA stops
 bad network trials at epoch boundaries on validation accuracy. A trial whose
 worker dies is retried (``--max-failures``); a diverging trial is recorded as
@@ -24,7 +24,8 @@ Outputs in ``--out/NAME``: ``sweep.json`` (the settings), ``trials.csv`` and
 ``trials.json`` (every trial, sorted), ``heatmap.png`` (validation accuracy over
 learning rate x reg), ``best.json`` (the best configuration retrained once and
 evaluated once on the test split), beside Ray Tune's own files.
-Search spaces: ``scripts/sweep_space.py``; models: ``scripts/sweep_models.py``.
+Search spaces: ``scripts/sweep/space.py``; models: ``scripts/sweep/models.py``; starting
+Ray or joining a cluster: ``scripts/ray_cluster.py``.
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ from pathlib import Path
 
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.validation import check_int, check_real
-from scripts import sweep_space
 from scripts.cli import (UsageError, add_cifar10_argument, command, load_data, non_negative_float,
                          non_negative_int, positive_float, positive_int)
-from scripts.sweep_models import BACKENDS, MODELS, accuracy, max_epochs, sweep_rows
-from scripts.sweep_results import (STATUS_ORDER, best_row, best_summary, format_top,
+from scripts.ray_cluster import Cluster, add_ray_arguments, import_ray, start_ray, stop_ray
+from scripts.sweep import space as sweep_space
+from scripts.sweep.models import BACKENDS, MODELS, accuracy, max_epochs, sweep_rows
+from scripts.sweep.results import (STATUS_ORDER, best_row, best_summary, format_top,
                                    format_value, interrupted, progress_callback, sort_rows,
                                    started, trial_id, trial_row, write_text_atomic, write_results)
 
@@ -97,8 +99,7 @@ def parse_args(argv):
     parser.add_argument("--resume", type=Path, metavar="FOLDER",
                         help="continue an interrupted sweep from its experiment folder "
                              "(code to trust like a script: see below)")
-    parser.add_argument("--address", help="join a Ray cluster: auto, HOST:PORT or ray://HOST:PORT")
-    parser.add_argument("--num-cpus", type=positive_int, help="CPUs of the local Ray (default all)")
+    add_ray_arguments(parser, "trial")
     add_cifar10_argument(parser)
     return parser.parse_args(argv)
 
@@ -320,28 +321,21 @@ def resumed_settings(args) -> tuple[dict, Path]:
     return settings, folder
 
 
-def start_ray(ray, args, settings: dict) -> None:
-    """Local Ray (default) or a cluster (--address); resolve and check the resources."""
-    if args.address:
-        # The cluster's workers import the project's packages from this checkout.
-        packages = [str(Path(__file__).resolve().parents[1] / name)
-                    for name in ("scratch_numpy", "ref_torch", "scripts")]
-        ray.init(address=args.address, log_to_driver=True, runtime_env={"py_modules": packages})
-    else:
-        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=True)
-    resources = ray.cluster_resources()
-    cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
-    if settings["cpus_per_trial"] > cpus:
-        raise UsageError(f"--cpus-per-trial {settings['cpus_per_trial']} exceeds the {cpus:g} CPUs "
-                         "of the Ray cluster")
+def check_resources(cluster: Cluster, settings: dict, version: str) -> None:
+    """Check a trial's resources against what Ray has, and resolve the GPUs of one (default:
+    a whole GPU for the torch backend where the cluster has one, else none)."""
+    if settings["cpus_per_trial"] > cluster.cpus:
+        raise UsageError(f"--cpus-per-trial {settings['cpus_per_trial']} exceeds the "
+                         f"{cluster.cpus:g} CPUs of the Ray cluster")
     if settings["gpus_per_trial"] is None:
-        settings["gpus_per_trial"] = 1.0 if settings["backend"] == "torch" and gpus >= 1 else 0.0
-    if settings["gpus_per_trial"] > gpus:
+        settings["gpus_per_trial"] = (1.0 if settings["backend"] == "torch" and cluster.gpus >= 1
+                                      else 0.0)
+    if settings["gpus_per_trial"] > cluster.gpus:
         raise UsageError(f"--gpus-per-trial {settings['gpus_per_trial']:g} but the Ray cluster "
-                         f"has {gpus:g} GPUs")
-    print(f"ray {ray.__version__}: {'cluster ' + args.address if args.address else 'local'}, "
-          f"{cpus:g} CPUs, {gpus:g} GPUs, {len(ray.nodes())} node(s); per trial "
-          f"{settings['cpus_per_trial']} CPU, {settings['gpus_per_trial']:g} GPU", flush=True)
+                         f"has {cluster.gpus:g} GPUs")
+    print(f"ray {version}: {cluster.where}, {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs, "
+          f"{cluster.nodes} node(s); per trial {settings['cpus_per_trial']} CPU, "
+          f"{settings['gpus_per_trial']:g} GPU", flush=True)
 
 
 def trial_dirname(trial) -> str:
@@ -448,11 +442,11 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError(str(exc)) from None
     model = MODELS[settings["model"]]
     space = sweep_space.from_json(settings["space"], model.params)
+    ray = import_ray()
     try:
-        import ray
         from ray import tune
 
-        from scripts.sweep_trial import retrain, run_trial
+        from scripts.sweep.trial import retrain, run_trial
     except ImportError as exc:
         raise UsageError(f"sweeps need Ray Tune ({exc}): pip install -e '.[sweep]'") from None
     created = wrote_settings = tune_started = False
@@ -471,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{settings['model']} ({settings['backend']}): {num_train} training, "
               f"{len(y_val)} validation rows; {trials} trials ({settings['scheduler']}) "
               f"over\n{sweep_space.describe(space)}", flush=True)
-        start_ray(ray, args, settings)
+        check_resources(start_ray(args.address, args.num_cpus), settings, ray.__version__)
         if not args.resume:
             wrote_settings = True
             write_text_atomic(folder / SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
@@ -525,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
         return 130
     finally:
-        ray.shutdown()
+        stop_ray()
         os.umask(umask)
         if folder is not None and not tune_started:
             forget_unsaved(folder, created, wrote_settings)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from scratch_numpy.checkpoints import atomic_output
 from scratch_numpy.progress import progress
-from scripts.sweep_models import SweepModel, full_config
+from scripts.sweep.models import SweepModel, full_config
 
 STATUS_ORDER = ("done", "stopped", "diverged", "failed", "unfinished")
 # The CSV's first columns; the configuration's varying values follow under their own names,
@@ -48,7 +48,7 @@ def interrupted(result) -> bool:
 
 
 def trial_id(result) -> str:
-    """The trial's id: the name of its folder (``scripts.sweep.trial_dirname``)."""
+    """The trial's id: the name of its folder (``scripts.sweep.command.trial_dirname``)."""
     return Path(result.path).name
 
 

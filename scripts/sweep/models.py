@@ -26,11 +26,10 @@ import numpy as np
 from scratch_numpy.data import Splits
 from scratch_numpy.preprocessing import linear_rows, network_rows, standardized_rows
 from scratch_numpy.training import iterations_per_epoch
-from scripts.configs import (FC_CHOSEN, LINEAR_CHOSEN, LINEAR_CLASSIFIERS, LINEAR_SCHEDULE,
-                             NET_CHOSEN, FCConfig, NetConfig, fit_linear, fit_linear_torch,
-                             train_fc_config, train_net_config)
-from scripts.linear_classifiers import SEARCH_GRID as LINEAR_GRID
-from scripts.sweep_space import FLAG, Dimension, Param, integer, one_of, real
+from scripts.configs import (FC_CHOSEN, LINEAR_CHOSEN, LINEAR_CLASSIFIERS, LINEAR_GRID,
+                             LINEAR_SCHEDULE, NET_CHOSEN, FCConfig, NetConfig, fit_linear,
+                             fit_linear_torch, train_fc_config, train_net_config)
+from scripts.sweep.space import FLAG, Dimension, Param, integer, one_of, real
 
 BACKENDS = ("numpy", "torch")
 
@@ -47,7 +46,7 @@ MAX_HIDDEN_LAYERS = 10
 class SweepModel:
     """A model a sweep can tune.
 
-    params: name -> :class:`~scripts.sweep_space.Param`, every tunable hyperparameter;
+    params: name -> :class:`~scripts.sweep.space.Param`, every tunable hyperparameter;
     base: the value of each parameter that the search space leaves out;
     default_space: the space of a sweep given none; default_samples: its ``--num-samples``;
     rows: CIFAR-10 splits -> the model's rows (statistics fit on train only);

@@ -1,0 +1,5 @@
+import sys
+
+from scripts.grade.command import main
+
+sys.exit(main())
