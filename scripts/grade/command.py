@@ -27,6 +27,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from scripts.cli import UsageError, add_cifar10_argument, command, positive_float, positive_int
 from scripts.grade.judge import Row, StudentResult, grade_student
 from scripts.grade.gradebook import Gradebook
@@ -101,7 +103,8 @@ def grade_packed(student: str, packed: bytes, notes: list[str], data, no_sandbox
                  limits: Limits) -> StudentResult:
     """One student, from their packed submission (what a Ray task runs, on any node)."""
     sandbox = detect(no_sandbox)
-    X, y = data if data is not None else (None, None)
+    # Ray's object store hands out read-only arrays: the judge's own copies are writable
+    X, y = (np.array(data[0]), np.array(data[1])) if data is not None else (None, None)
     folder = Path(tempfile.mkdtemp(prefix="cs231n-submission-"))
     try:
         try:

@@ -93,12 +93,13 @@ def normalise_diagnosis(text: str) -> str:
 
 
 def common_mistakes(rows: list[dict], top: int = TOP_MISTAKES) -> list[tuple[str, int, str]]:
-    """(normalised key, distinct students, one full example) for the most common diagnoses."""
+    """(normalised key, distinct students, one full example) for the most common diagnoses
+    of failing targets (a mistake in the math; not the starter code, a crash or a limit)."""
     students: dict[str, set] = {}
     example: dict[str, str] = {}
     for row in rows:
         diagnosis = str(row.get("diagnosis") or "").strip()
-        if not diagnosis:
+        if not diagnosis or row.get("verdict", "fail") != "fail":
             continue
         key = normalise_diagnosis(diagnosis)
         students.setdefault(key, set()).add(str(row.get("student", "")))
