@@ -261,3 +261,38 @@ def test_gradebook_cells_never_run_as_formulas():
     text = gradebook.csv_text([{"a": "=HYPERLINK(1)", "b": "-2"}], ("a", "b"))
     assert text == "'=HYPERLINK(1),'-2\n"
     assert gradebook.uncell("'=HYPERLINK(1)") == "=HYPERLINK(1)"
+
+
+def crash_on_bob(student, *args):
+    """A grading task whose process dies for one student (every try)."""
+    import os
+    if student == "bob":
+        os._exit(3)
+    return command.grade_packed(student, *args)
+
+
+def test_a_crashed_worker_is_retried_then_an_error_row_and_others_are_kept(tmp_path):
+    ray = pytest.importorskip("ray")
+    from ray import cloudpickle
+    import sys as _sys
+    cloudpickle.register_pickle_by_value(_sys.modules[__name__])  # the workers cannot import it
+    klass = small_class(tmp_path / "class")
+    todo = list(command._packed(command.list_submissions(klass)))
+    args = command.parse_args([str(klass), "--out", str(tmp_path / "b"), "--num-cpus", "2"])
+    try:
+        results = {r.student: r for r in command.run_on_ray(todo, None, args, Limits(),
+                                                            crash_on_bob)}
+    finally:
+        ray.shutdown()
+        cloudpickle.unregister_pickle_by_value(_sys.modules[__name__])
+    assert results["bob"].rows[0].verdict == "error"
+    assert "crashed twice" in results["bob"].rows[0].diagnosis
+    assert {r.verdict for r in results["alice"].rows} == {"pass"}
+    assert {r.verdict for r in results["carol"].rows} == {"pass"}
+
+
+def test_the_students_budget_bounds_every_target(tmp_path):
+    folder = Path(__file__).parent / "oracle_fixtures" / "assignment3_2017"
+    result = grade_student("s", folder, None, None, SANDBOX, Limits(student_seconds=1e-9))
+    assert {r.verdict for r in result.rows} == {"timeout"}
+    assert "ran out" in result.rows[0].diagnosis

@@ -103,6 +103,8 @@ def find_targets(file: Path) -> FileTargets:
         return FileTargets(file, [], [], f"{file.name} does not parse: {exc}{hint}")
     except OSError as exc:
         return FileTargets(file, [], [], f"{file.name} cannot be read: {exc.strerror}")
+    except (RecursionError, MemoryError):  # a crafted file nested past the parser's depth
+        return FileTargets(file, [], [], f"{file.name} does not parse: nested too deeply")
     functions, classes = _top_level(tree)
     targets, not_checked = [], []
     for name in functions:

@@ -143,13 +143,14 @@ def run_here(todo, data, args, limits):
         yield grade_packed(student, packed, notes, data, args.no_sandbox, limits)
 
 
-def run_on_ray(todo, data, args, limits):
+def run_on_ray(todo, data, args, limits, task_function=None):
+    """Each student a Ray task running ``task_function`` (default :func:`grade_packed`)."""
     ray = import_ray()
     cluster = start_ray(args.address, args.num_cpus)
     jobs = args.jobs or max(1, int(cluster.cpus))
     print(f"ray {ray.__version__}: {cluster.where}, {cluster.cpus:g} CPUs, {cluster.nodes} "
           f"node(s); {jobs} students at once", flush=True)
-    task = ray.remote(grade_packed).options(num_cpus=1, max_retries=1)
+    task = ray.remote(task_function or grade_packed).options(num_cpus=1, max_retries=1)
     data_ref = ray.put(data)
     waiting, running = list(todo), {}
     while waiting or running:
