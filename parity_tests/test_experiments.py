@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scripts.bench_fc_net import gemm_shapes
+from scripts.bench_env import gemm_shapes
 from scripts.exp_zero_centred import sign_fractions, single_sign
 
 

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
     (["svm", "--space", "lr=1"], "unknown hyperparameter 'lr'"),
     (["svm", "--scheduler", "asha"], "svm reports once, at the end of training"),
     (["svm", "--gpus-per-trial", "0.5"], "the numpy backend trains on CPU"),
+    (["svm", "--compile"], "it needs --backend torch"),
     (["two_layer_net", "--reduction-factor", "1"], "ASHA needs 2 or more"),
     (["svm", "--name", "a/b"], "must be a folder name, not a path"),
     (["two_layer_net", "--space-file", "nowhere.toml"], "cannot read the space file"),
@@ -53,7 +54,7 @@ def test_usage_errors_exit_2_with_the_reason(tmp_path, capsys, no_work, argv, me
 
 
 # A sweep.json as a new svm sweep writes it.
-SETTINGS = {"model": "svm", "backend": "numpy",
+SETTINGS = {"model": "svm", "backend": "numpy", "compile": False,
             "space": {"learning_rate": {"kind": "grid", "values": [1e-7, 1e-6]},
                       "reg": {"kind": "fixed", "values": [1000.0]}},
             "num_samples": 1, "scheduler": "fifo", "grace_epochs": 2, "reduction_factor": 3,
@@ -507,3 +508,14 @@ def test_gpu_trials_share_a_gpu_and_train_on_cuda(ray_tune, tmp_path):
     records = tune_records(tmp_path / "gpu")
     assert len(records) == 2
     assert all(report["device"] == "cuda" for reports in records.values() for report in reports)
+
+
+def test_a_sweep_json_from_before_compile_existed_still_reads(tmp_path):
+    old = {k: v for k, v in SETTINGS.items() if k != "compile"}
+    folder = sweep_folder(tmp_path, settings=dict(old, name="saved"))
+    assert sweep.read_settings(folder / "sweep.json")["compile"] is False
+
+
+def test_compile_is_part_of_the_rerun_command():
+    settings = dict(SETTINGS, backend="torch", compile=True)
+    assert " --backend torch --compile " in sweep.rerun_command(settings, Path("out"))

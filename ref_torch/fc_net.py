@@ -166,10 +166,12 @@ class FullyConnectedNet(nn.Module):
 def train_fc_net(net: FullyConnectedNet, X, y, X_val, y_val, learning_rate=1e-3,
                  learning_rate_decay=0.95, num_iters=100, batch_size=200, momentum=0.9,
                  verbose=False, *, seed=None, batch_indices=None, augment_flip=False,
-                 progress=False, monitor_size=1000, stop_at_val_acc=None, on_epoch=None) -> dict:
+                 progress=False, monitor_size=1000, stop_at_val_acc=None, on_epoch=None,
+                 compile=False) -> dict:
     """The NumPy trainer's algorithm (``FullyConnectedNet.train`` of ``scratch_numpy``) on
     ``net``'s device and dtype; same arguments, same history dict. Minibatch order comes
-    from ``batch_indices`` or a device-side permutation per epoch seeded with ``seed``."""
+    from ``batch_indices`` or a device-side permutation per epoch seeded with ``seed``.
+    ``compile``: the step through ``torch.compile`` (``ref_torch/solver.py``)."""
     device = net.device
     X, X_val = net._as_input(X), net._as_input(X_val)
     C = net.param_dict[f"W{net.num_layers}"].shape[1]
@@ -188,5 +190,5 @@ def train_fc_net(net: FullyConnectedNet, X, y, X_val, y_val, learning_rate=1e-3,
         batches="epoch" if batch_indices is None else batch_indices, generator=generator,
         augment=random_flips if augment_flip else None, monitor_size=monitor_size,
         stop_at_val_acc=stop_at_val_acc, on_epoch=on_epoch, verbose=verbose, progress=progress,
-        label=f"torch {device.type} fc {net.activation} {net.hidden_dims}")
+        label=f"torch {device.type} fc {net.activation} {net.hidden_dims}", compile=compile)
     return solver.train()

@@ -52,8 +52,10 @@ class TorchLinearClassifier:
 
     def train(self, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100, batch_size=200,
               verbose=False, seed=None, lr_decay=1.0, decay_every=100, replace=True,
-              batch_indices: Iterable | None = None, progress=False):
+              batch_indices: Iterable | None = None, progress=False, compile=False):
         """Minibatch SGD; returns the minibatch losses (floats), one per step.
+        ``compile``: the loss (and its gradient) through ``torch.compile``; the update
+        stays eager, as it checks every step.
 
         X (N, D) and y (N,) NumPy arrays (moved to the device once). Batches
         come from ``batch_indices`` (an iterable of index arrays, e.g. to
@@ -78,7 +80,8 @@ class TorchLinearClassifier:
                         batches=(batch_indices if batch_indices is not None
                                  else "replace" if replace else "distinct"),
                         generator=generator, check_every_step=True, verbose=verbose,
-                        print_every=100, progress=progress, label=f"torch {type(self).__name__}")
+                        print_every=100, progress=progress, label=f"torch {type(self).__name__}",
+                        compile=compile)
         if self.W is None:
             num_classes = max(int(y_dev.max()) + 1, 2)
             W = INIT_SCALE * torch.randn(dim, num_classes, generator=generator, dtype=torch.float64)

@@ -144,20 +144,21 @@ def _flip_rows(X: torch.Tensor) -> torch.Tensor:
 
 
 def random_flips(X_batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mirror a random half of the rows (each with probability 1/2), drawn on the batch's device."""
+    """Mirror a random half of the rows (each with probability 1/2), drawn on the batch's device.
+    A select rather than a masked assignment: no row count to read back, so no host sync."""
     flip = torch.rand(len(X_batch), generator=generator, device=X_batch.device) < 0.5
-    X_batch[flip] = _flip_rows(X_batch[flip])
-    return X_batch
+    return torch.where(flip[:, None], _flip_rows(X_batch), X_batch)
 
 
 def train_net(net: TwoLayerNet, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
               reg=5e-6, num_iters=100, batch_size=200, momentum=0.0, verbose=False, *,
               seed=None, batch_indices=None, augment_flip=False, progress=False,
-              monitor_size=1000, stop_at_val_acc=None, on_epoch=None) -> dict:
+              monitor_size=1000, stop_at_val_acc=None, on_epoch=None, compile=False) -> dict:
     """The NumPy trainer's algorithm on ``net``'s device and dtype; same arguments,
     same history dict (``TwoLayerNet.train`` of ``scratch_numpy``). Minibatch order
     comes from ``batch_indices`` or a device-side permutation per epoch seeded with
-    ``seed``; flips (``augment_flip``) are drawn on the device too.
+    ``seed``; flips (``augment_flip``) are drawn on the device too. ``compile``: the step
+    through ``torch.compile`` (``ref_torch/solver.py``).
     """
     device = net.device
     X, X_val = net._as_input(X), net._as_input(X_val)
@@ -185,5 +186,6 @@ def train_net(net: TwoLayerNet, X, y, X_val, y_val, learning_rate=1e-3, learning
         batches="epoch" if batch_indices is None else batch_indices, generator=generator,
         augment=random_flips if augment_flip else None, monitor_size=monitor_size,
         epoch_metrics=unit_fractions, stop_at_val_acc=stop_at_val_acc, on_epoch=on_epoch,
-        verbose=verbose, progress=progress, label=f"torch {device.type} {net.activation} H={net.W1.shape[1]}")
+        verbose=verbose, progress=progress, compile=compile,
+        label=f"torch {device.type} {net.activation} H={net.W1.shape[1]}")
     return solver.train()

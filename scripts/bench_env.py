@@ -23,3 +23,16 @@ def blas_line() -> str:
     env = ", ".join(f"{k}={os.environ.get(k, '(unset)')}"
                     for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"))
     return f"BLAS: {'; '.join(libs) or 'none found'}; {env}"
+
+
+def gemm_shapes(sizes: list[int], batch: int) -> list[tuple[int, int, int, bool]]:
+    """(m, k, n, transposed_a) of every matrix product of one training step of a net with
+    layer sizes ``sizes`` = [D, H_1, ..., C]: forward (B, H_{l-1}) @ (H_{l-1}, H_l);
+    dW = h.T @ dz; dh = dz @ W.T for every layer but the first."""
+    shapes = []
+    for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes.append((batch, fan_in, fan_out, False))
+        shapes.append((fan_in, batch, fan_out, True))
+        if l > 0:
+            shapes.append((batch, fan_out, fan_in, False))
+    return shapes

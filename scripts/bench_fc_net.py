@@ -32,26 +32,13 @@ import torch
 from ref_torch.devices import available_devices
 from scratch_numpy.data import NUM_CLASSES, NUM_FEATURES, split_cifar10
 from scratch_numpy.preprocessing import network_rows, standardized_rows
-from scripts.bench_env import blas_line
+from scripts.bench_env import blas_line, gemm_shapes
 from scripts.cli import add_cifar10_argument, command, hidden_sizes, load_data, positive_int
 from scripts.configs import FC_CHOSEN, NET_CHOSEN, train_fc_config, train_net_config
 from scripts.report import ResultRow, format_table
 
 RATIO_TARGET = 1.2  # NumPy / torch-CPU epoch time
 BOUND_TARGET = 1.3  # epoch / GEMM bound
-
-
-def gemm_shapes(sizes: list[int], batch: int) -> list[tuple[int, int, int, bool]]:
-    """(m, k, n, transposed_a) of every matrix product of one training step of a net with
-    layer sizes ``sizes`` = [D, H_1, ..., C]: forward (B, H_{l-1}) @ (H_{l-1}, H_l);
-    dW = h.T @ dz; dh = dz @ W.T for every layer but the first."""
-    shapes = []
-    for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        shapes.append((batch, fan_in, fan_out, False))
-        shapes.append((fan_in, batch, fan_out, True))
-        if l > 0:
-            shapes.append((batch, fan_out, fan_in, False))
-    return shapes
 
 
 def gemm_bound(sizes: list[int], batch: int, steps: int, repeats: int = 5) -> tuple[float, float]:

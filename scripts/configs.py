@@ -47,11 +47,13 @@ def fit_linear(name: str, data: Splits, hyper: dict, schedule: dict = LINEAR_SCH
 
 
 def fit_linear_torch(name: str, data: Splits, hyper: dict, schedule: dict, device: str, seed=0,
-                     progress: bool = False):
-    """The torch twin with the same hyperparameters (its own seeded batches): (clf, seconds)."""
+                     progress: bool = False, compile: bool = False):
+    """The torch twin with the same hyperparameters (its own seeded batches): (clf, seconds);
+    ``compile``: its loss through ``torch.compile``."""
     clf = {"svm": TorchLinearSVM, "softmax": TorchSoftmax}[name](device=device, dtype=np.float32)
     start = time.perf_counter()
-    clf.train(data.X_train, data.y_train, seed=seed, progress=progress, **hyper, **schedule)
+    clf.train(data.X_train, data.y_train, seed=seed, progress=progress, compile=compile, **hyper,
+              **schedule)
     return clf, time.perf_counter() - start
 
 
@@ -91,8 +93,10 @@ def diverged(exc: TrainingDivergedError, expected: str = "") -> dict:
 def train_net_config(rows: Splits, config: NetConfig, backend: str = "numpy", device: str = "cpu",
                      seed: int = 0, progress: bool = True, num_train: int | None = None,
                      stop_at_val_acc: float | None = None, on_epoch=None,
-                     catch_divergence: bool = True, expected_divergence: str = ""):
+                     catch_divergence: bool = True, expected_divergence: str = "",
+                     compile: bool = False):
     """Train ``config`` on ``rows`` (see ``network_rows``); returns (net, history).
+    ``compile`` (torch backend): the training step through ``torch.compile``.
 
     ``net`` is a NumPy TwoLayerNet either way (a torch run's parameters are
     exported losslessly); both backends start from the NumPy initialisation of
@@ -115,7 +119,7 @@ def train_net_config(rows: Splits, config: NetConfig, backend: str = "numpy", de
         else:
             tnet = TorchNet.from_numpy_params(net.params, config.activation, device=device)
             try:
-                history = train_net(tnet, X, y, rows.X_val, rows.y_val, **kwargs)
+                history = train_net(tnet, X, y, rows.X_val, rows.y_val, compile=compile, **kwargs)
             finally:
                 net = TwoLayerNet.from_params(tnet.numpy_params(), config.activation)
     except TrainingDivergedError as exc:
@@ -147,8 +151,10 @@ def train_fc_config(rows: Splits, config: FCConfig, backend: str = "numpy", devi
                     seed: int = 0, progress: bool = True, num_train: int | None = None,
                     stop_at_val_acc: float | None = None, data_seed: int | None = None,
                     epoch_metrics=None, verbose: bool = False, on_epoch=None,
-                    catch_divergence: bool = True, expected_divergence: str = ""):
+                    catch_divergence: bool = True, expected_divergence: str = "",
+                    compile: bool = False):
     """Train ``config`` on ``rows`` (see ``standardized_rows``); returns (net, history).
+    ``compile`` (torch backend): the training step through ``torch.compile``.
 
     ``net`` is a NumPy FullyConnectedNet either way (a torch run's parameters are
     exported losslessly); both backends start from the NumPy initialisation of
@@ -177,7 +183,8 @@ def train_fc_config(rows: Splits, config: FCConfig, backend: str = "numpy", devi
             tnet = TorchFCNet.from_numpy_params(net.params, config.activation, config.reg,
                                                 device=device)
             try:
-                history = train_fc_net(tnet, X, y, rows.X_val, rows.y_val, **kwargs)
+                history = train_fc_net(tnet, X, y, rows.X_val, rows.y_val, compile=compile,
+                                       **kwargs)
             finally:
                 net = FullyConnectedNet.from_params(tnet.numpy_params(), config.activation,
                                                     config.reg)

@@ -2,7 +2,7 @@
 
     python -m scripts.fc_net search [--hidden 1000,1000,1000 2000,1000] [--lr 1e-2 3e-2]
                                     [--reg 1e-4 1e-3] [--epochs 6]
-    python -m scripts.fc_net train [--backend numpy|torch] [--device cpu|cuda] [--epochs N]
+    python -m scripts.fc_net train [--backend numpy|torch] [--device cpu|cuda] [--compile] [--epochs N]
                                    [--hidden ...] [--lr ...] [--reg ...] [--decay ...]
 
 Data: raw pixels as float32 rows, standardized per feature with the training
@@ -48,11 +48,12 @@ def search(rows, hidden: list[tuple[int, ...]], rates, regs, epochs: float) -> l
 
 
 def train_and_test(rows, config: FCConfig, backend="numpy", device="cpu", progress=True,
-                   num_train=None, verbose=False):
+                   num_train=None, verbose=False, compile=False):
     """(net, history, test accuracy, seconds) of one training run."""
     start = time.perf_counter()
     net, history = train_fc_config(rows, config, backend=backend, device=device,
-                                   progress=progress, num_train=num_train, verbose=verbose)
+                                   progress=progress, num_train=num_train, verbose=verbose,
+                                   compile=compile)
     seconds = time.perf_counter() - start
     return net, history, net.accuracy(rows.X_test, rows.y_test), seconds
 
@@ -107,12 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
     p_train.add_argument("--device", type=device_name, default="cpu",
                          help="torch device (with --backend torch)")
+    p_train.add_argument("--compile", action="store_true",
+                         help="the training step through torch.compile (with --backend torch)")
     p_train.add_argument("--out", type=output_folder, default="reports", help="folder for the PNG")
     for p in (p_search, p_train):
         add_cifar10_argument(p)
     args = parser.parse_args(argv)
     if args.command == "train" and args.backend == "numpy" and args.device != "cpu":
         raise UsageError("--device applies to --backend torch only")
+    if args.command == "train" and args.backend == "numpy" and args.compile:
+        raise UsageError("--compile applies to --backend torch only")
 
     data = load_data(args.cifar10_dir)
     splits = split_cifar10(data)
@@ -126,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     config = replace(FC_CHOSEN, epochs=args.epochs, hidden_dims=args.hidden,
                      learning_rate=args.lr, reg=args.reg, learning_rate_decay=args.decay)
     net, history, test_acc, seconds = train_and_test(rows, config, args.backend, args.device,
-                                                     progress=sys.stderr.isatty(), verbose=True)
+                                                     progress=sys.stderr.isatty(), verbose=True,
+                                                     compile=args.compile)
     ctx = ReportContext(data=data, splits=splits, out_dir=args.out, device=args.device)
     print(f"config: {asdict(config)}")
     print(format_table([

@@ -1,7 +1,7 @@
 """Two-layer network on CIFAR-10: search, training, dead-unit experiment, report section.
 
     python -m scripts.two_layer_net search [--epochs 4] [--hidden 500 1000]
-    python -m scripts.two_layer_net train [--backend numpy|torch] [--device cpu|cuda] [--save net.npz]
+    python -m scripts.two_layer_net train [--backend numpy|torch] [--device cpu|cuda] [--compile] [--save net.npz]
     python -m scripts.two_layer_net units [--device cpu|cuda]
 
 Data: raw pixels as float32 rows, minus the training split's mean image (no
@@ -27,7 +27,7 @@ from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import network_rows
 from scratch_numpy.progress import progress
 from scratch_numpy.two_layer_net import TwoLayerNet
-from scripts.cli import (add_cifar10_argument, command, device_name, load_data,
+from scripts.cli import (UsageError, add_cifar10_argument, command, device_name, load_data,
                          output_file, output_folder, positive_float, positive_int, write_new)
 from scripts.configs import NET_CHOSEN, NET_QUICK, NetConfig, train_net_config
 from scripts.plots import plot_curves
@@ -182,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("--save", type=Path, default=None,
                          help="write the parameters to this .npz file (checked before training)")
     p_train.add_argument("--overwrite", action="store_true", help="replace an existing --save file")
+    p_train.add_argument("--compile", action="store_true",
+                         help="the training step through torch.compile (with --backend torch)")
     p_units = sub.add_parser("units", help="dead-ReLU / saturated-sigmoid experiment")
     for p in (p_train, p_units):
         p.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
@@ -190,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     for p in (p_search, p_train, p_units):
         add_cifar10_argument(p)
     args = parser.parse_args(argv)
+    if getattr(args, "compile", False) and args.backend != "torch":
+        raise UsageError("--compile applies to --backend torch only")
     # Checked before any work: a finished run is never lost to a bad output path.
     save_path = (output_file(args.save, ".npz", args.overwrite)
                  if args.command == "train" and args.save else None)
@@ -207,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         config = replace(NET_CHOSEN, epochs=args.epochs)
         start = time.perf_counter()
-        net, history = train_net_config(rows, config, backend=args.backend, device=args.device)
+        net, history = train_net_config(rows, config, backend=args.backend, device=args.device,
+                                        compile=args.compile)
         seconds = time.perf_counter() - start
         test_acc = net.accuracy(rows.X_test, rows.y_test)
         print(f"config: {asdict(config)}")

@@ -54,7 +54,7 @@ from scripts.sweep.results import (STATUS_ORDER, best_row, best_summary, format_
 SETTINGS_FILE = "sweep.json"
 TUNER_STATE = "tuner.pkl"  # Ray Tune's own pickle, written when the tuner is made
 # What defines a sweep: fixed when it starts, read back by --resume.
-DEFINING = ("model", "backend", "space", "space_file", "num_samples", "cpus_per_trial",
+DEFINING = ("model", "backend", "compile", "space", "space_file", "num_samples", "cpus_per_trial",
             "gpus_per_trial", "max_failures", "scheduler", "grace_epochs", "reduction_factor",
             "time_budget_s", "num_train", "num_val", "seed", "name")
 # Tune keeps every trial (and its state) in memory and in its saved state.
@@ -73,6 +73,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=TRUST)
     parser.add_argument("model", nargs="?", choices=list(MODELS), help="what to tune")
     parser.add_argument("--backend", choices=BACKENDS, help="numpy (default) or torch")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch backend: each trial's training step through torch.compile "
+                             "(CUDA graphs on a GPU)")
     parser.add_argument("--space", nargs="+", metavar="NAME=SPEC",
                         help="dimensions: NAME=grid:V1,V2  NAME=loguniform:LOW,HIGH  "
                              "NAME=choice:V1,V2  NAME=VALUE (replaces the default space)")
@@ -128,7 +131,7 @@ def new_settings(args) -> dict:
     backend = args.backend or "numpy"
     if args.name is not None:
         folder_name(args.name)
-    settings = {"model": args.model, "backend": backend,
+    settings = {"model": args.model, "backend": backend, "compile": bool(args.compile),
                 "space": {k: d.to_json() for k, d in space.items()},
                 "num_samples": args.num_samples or model.default_samples, "scheduler": scheduler,
                 "grace_epochs": args.grace_epochs or 2,
@@ -157,13 +160,19 @@ def _text(options=None):
     return check
 
 
+def _bool(value, name):
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def _name(value, name):
     return folder_name(_text()(value, name))
 
 
 # sweep.json: every setting and its check (``check(value, name)`` raising ValueError).
 SETTINGS = {
-    "model": _text(tuple(MODELS)), "backend": _text(BACKENDS),
+    "model": _text(tuple(MODELS)), "backend": _text(BACKENDS), "compile": _bool,
     "space": lambda value, name: value,  # checked against the model's parameters below
     "num_samples": check_int, "scheduler": _text(("asha", "fifo")),
     "grace_epochs": check_int, "reduction_factor": lambda v, name: check_int(v, name, 2),
@@ -182,6 +191,8 @@ def check_sweep(settings: dict) -> None:
     if settings["scheduler"] == "asha" and not model.per_epoch:
         raise ValueError(f"{settings['model']} reports once, at the end of training: ASHA needs "
                          "per-epoch reports; use --scheduler fifo")
+    if settings["compile"] and settings["backend"] == "numpy":
+        raise ValueError("--compile compiles the torch training step: it needs --backend torch")
     if settings["gpus_per_trial"] and settings["backend"] == "numpy":
         raise ValueError("the numpy backend trains on CPU: --gpus-per-trial needs --backend torch")
     trials = sweep_space.number_of_trials(sweep_space.from_json(settings["space"], model.params),
@@ -214,6 +225,7 @@ def read_settings(path: Path) -> dict:
         raise bad(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(settings, dict):
         raise bad(f"expected a JSON object of settings, got {type(settings).__name__}")
+    settings.setdefault("compile", False)  # a sweep.json from before --compile existed
     missing = [key for key in SETTINGS if key not in settings]
     unknown = [key for key in settings if key not in SETTINGS]
     if missing:
@@ -240,6 +252,8 @@ def rerun_command(settings: dict, out: Path) -> str:
              else f"{name}={d['kind']}:{','.join(map(text, d['values']))}"
              for name, d in settings["space"].items()]
     words = ["python", "-m", "scripts.sweep", settings["model"], "--backend", settings["backend"]]
+    if settings["compile"]:
+        words.append("--compile")
     if space:
         words += ["--space", *space]
     for key in ("num_samples", "scheduler", "grace_epochs", "reduction_factor", "cpus_per_trial",
@@ -295,7 +309,7 @@ def only_settings(folder: Path) -> bool:
 def resumed_settings(args) -> tuple[dict, Path]:
     folder = args.resume
     given = [f"--{k.replace('_', '-')}" for k in DEFINING
-             if k != "model" and getattr(args, k, None) is not None]
+             if k != "model" and getattr(args, k, None) not in (None, False)]
     if given:
         raise UsageError(f"--resume continues the saved sweep; {', '.join(given)} cannot change it")
     if not folder.is_dir():

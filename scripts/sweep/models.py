@@ -83,13 +83,15 @@ def linear_epochs(config: dict, num_train: int) -> float:
 
 
 def linear_fit(name: str) -> Callable:
-    def fit(data: Splits, config: dict, backend: str, device: str, seed: int, on_epoch):
+    def fit(data: Splits, config: dict, backend: str, device: str, seed: int, on_epoch,
+            compile: bool = False):
         hyper = {k: config[k] for k in ("learning_rate", "reg")}
         schedule = {k: config[k] for k in LINEAR_SCHEDULE}
         if backend == "numpy":
             clf, _ = fit_linear(name, data, hyper, schedule, seed=seed)
         else:
-            torch_clf, _ = fit_linear_torch(name, data, hyper, schedule, device, seed=seed)
+            torch_clf, _ = fit_linear_torch(name, data, hyper, schedule, device, seed=seed,
+                                            compile=compile)
             clf = LINEAR_CLASSIFIERS[name]()  # the NumPy twin holds the trained weights
             clf.W = torch_clf.weights()
         val = accuracy(clf, data.X_val, data.y_val)
@@ -127,9 +129,11 @@ def net_epochs(config: dict, num_train: int) -> float:
     return steps / iterations_per_epoch(num_train, config["batch_size"])
 
 
-def net_fit(data: Splits, config: dict, backend: str, device: str, seed: int, on_epoch):
+def net_fit(data: Splits, config: dict, backend: str, device: str, seed: int, on_epoch,
+            compile: bool = False):
     net, _ = train_net_config(data, NetConfig(**config), backend=backend, device=device, seed=seed,
-                              progress=False, on_epoch=on_epoch, catch_divergence=False)
+                              progress=False, on_epoch=on_epoch, catch_divergence=False,
+                              compile=compile)
     return net
 
 
@@ -159,9 +163,11 @@ def fc_config(config: dict) -> FCConfig:
     return FCConfig(hidden_dims=(shape["hidden_size"],) * shape["num_hidden_layers"], **rest)
 
 
-def fc_fit(data: Splits, config: dict, backend: str, device: str, seed: int, on_epoch):
+def fc_fit(data: Splits, config: dict, backend: str, device: str, seed: int, on_epoch,
+           compile: bool = False):
     net, _ = train_fc_config(data, fc_config(config), backend=backend, device=device, seed=seed,
-                             progress=False, on_epoch=on_epoch, catch_divergence=False)
+                             progress=False, on_epoch=on_epoch, catch_divergence=False,
+                             compile=compile)
     return net
 
 

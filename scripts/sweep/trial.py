@@ -70,7 +70,8 @@ def run_trial(config: dict, data_ref, settings: dict) -> None:
         return False  # Tune's scheduler, not the trial, decides when to stop
 
     try:
-        model.fit(data, config, settings["backend"], device_of(settings), settings["seed"], report)
+        model.fit(data, config, settings["backend"], device_of(settings), settings["seed"], report,
+                  compile=settings["compile"])
     except TrainingDivergedError as exc:
         recorded = exc.history["best_val_acc"] >= 0
         tune.report({"val_acc": math.nan,
@@ -86,4 +87,4 @@ def retrain(data, settings: dict, config: dict):
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     model = MODELS[settings["model"]]
     return model.fit(data, full_config(model, config), settings["backend"], device_of(settings),
-                     settings["seed"], lambda history: False)
+                     settings["seed"], lambda history: False, compile=settings["compile"])
