@@ -127,16 +127,18 @@ def run_loop(args) -> int:
     threadpool_limits(args.threads)
     model = MODELS[args.model]
     data, (X_test, y_test) = sweep_rows(model, split_cifar10(load_data(args.cifar10_dir)))
-    results = []
+    results, start = [], time.monotonic()
     for lr, reg in itertools.product(LEARNING_RATES, REGS):
         config = full_config(model, {"learning_rate": lr, "reg": reg, "num_iters": args.num_iters})
         fitted = model.fit(data, config, "numpy", "cpu", 0, lambda history: False)
         results.append({"learning_rate": lr, "reg": reg,
                         "val_acc": accuracy(fitted, data.X_val, data.y_val)})
+    trials = time.monotonic() - start
     best = max(results, key=lambda r: r["val_acc"])
     config = full_config(model, {"learning_rate": best["learning_rate"], "reg": best["reg"],
                                  "num_iters": args.num_iters})
     final = model.fit(data, config, "numpy", "cpu", 0, lambda history: False)
+    print(f"time: trials {trials:.1f} s, retraining {time.monotonic() - start - trials:.1f} s")
     print(json.dumps({"trials": results, "test_acc": accuracy(final, X_test, y_test)}))
     return 0
 
@@ -215,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"parallel trials: sweep 2 CPUs is {base / parallel:.2f}x the 1-thread loop's speed"
               + (f", {results[WAYS['loop2']]['seconds'] / parallel:.2f}x the 2-thread loop's"
                  if WAYS["loop2"] in results else ""))
+    print("\nwhere the time goes (each command's own 'time:' line; the rest of its wall time "
+          "is the process start, imports and the data):")
+    for label, r in results.items():
+        line = next((l for l in r["output"].splitlines() if l.startswith("time: ")), "time: -")
+        print(f"  {label}: {line[6:]}")
     print(f"training rows: {49_000 * 3073 * 4 / 2**20:.0f} MiB (float32); a process with a trial's "
           f"imports and no data: {imports_uss_mib():.0f} MiB private; sweep folders in {out}")
     return 0

@@ -7,8 +7,10 @@ limit and a log: the environment (GPU, driver, torch, numpy), every
 ``cuda``-marked test, the parity of every loss kind on cuda in float64 and
 float32 (the main job's parity section), one full two-layer training on cuda
 and the same command on the CPU, the two-layer epoch benchmark (NumPy, torch
-cpu, torch cuda), and full-scale kNN on cuda against the float64 CPU
-reference. It writes ``gpu_check.md`` (each step's status, time and final
+cpu, torch cuda), full-scale kNN on cuda against the float64 CPU
+reference, the torch-step benchmark (idiomatic PyTorch, the twins eager and compiled,
+images/s), the compiled fully-connected training, and 8 compiled sweep trials sharing
+one GPU against the same 8 one after another. It writes ``gpu_check.md`` (each step's status, time and final
 table) and one log per step into ``--out`` ($OUT when set, else
 ``reports/gpu_check``). Exit status 0 when every step passed, 1 when one
 failed, 2 when there is no CUDA device.
@@ -76,6 +78,21 @@ def steps(out: Path, quick: bool) -> list[Step]:
              "one epoch of the fully-connected net: numpy cpu, torch cpu, torch cuda"),
         Step("knn_cuda", python("-m", "scripts.bench_knn_cuda", *(["--l1-num-test", "200"] if quick else [])),
              600, "full-scale 1-NN on cuda vs the float64 CPU reference"),
+        Step("torch_step_bench", python("-m", "scripts.bench_torch_step", "--repeats",
+                                        "2" if quick else "3"), 600,
+             "images/s: idiomatic PyTorch, the twin eager, the twin compiled; GEMM bound"),
+        Step("fc_net_train_cuda_compiled", python(
+            "-m", "scripts.fc_net", "train", "--backend", "torch", "--device", "cuda", "--compile",
+            "--epochs", "2" if quick else "30", "--out", str(out / "fc_net_cuda_compiled")), 600,
+             "the chosen fully-connected net, compiled (CUDA graphs), torch on cuda"),
+        *(Step(f"sweep_gpu_{name}", python(
+            "-m", "scripts.sweep", "two_layer_net", "--backend", "torch", "--compile",
+            "--scheduler", "fifo", "--gpus-per-trial", share, "--space", "epochs=2",
+            "learning_rate=grid:1e-4,2e-4,3e-4,4e-4", "reg=grid:0.01,0.03",
+            "--out", str(out / "sweeps"), "--name", f"shared-{name}"), 600,
+             f"8 compiled two-layer trials, {what}") for name, share, what in (
+            ("shared", "0.125", "sharing one GPU (0.125 each)"),
+            ("alone", "1", "one after another (a whole GPU each)"))),
     ]
 
 

@@ -64,6 +64,7 @@ class WorkerProcess:
                                         preexec_fn=preexec, start_new_session=True)
         for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
             os.set_blocking(pipe.fileno(), False)
+        self.stderr_open = True
 
     def request(self, message: dict, deadline: float) -> dict:
         """The answer to ``message``; :class:`Timeout` past ``deadline``
@@ -109,16 +110,19 @@ class WorkerProcess:
             if left <= 0:
                 self.kill()
                 raise Timeout("did not finish in time")
+            watched = [pipe, self.process.stderr] if self.stderr_open else [pipe]
             ready = select.select([], [pipe], [], left) if write else \
-                select.select([pipe, self.process.stderr], [], [], left)
+                select.select(watched, [], [], left)
             if self.process.stderr in ready[0]:
                 self._drain_stderr()
             if pipe in ready[0] or pipe in ready[1]:
                 return
 
     def _drain_stderr(self) -> None:
+        """Read what the process wrote to stderr, so it never fills and blocks; at its end
+        (the worker points fd 2 at /dev/null) stop watching it, or select would spin."""
         try:
-            os.read(self.process.stderr.fileno(), 1 << 16)  # never let it fill and block
+            self.stderr_open = bool(os.read(self.process.stderr.fileno(), 1 << 16))
         except BlockingIOError:
             pass
 

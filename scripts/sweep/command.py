@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import os
 import shlex
 import stat
@@ -352,6 +353,22 @@ def check_resources(cluster: Cluster, settings: dict, version: str) -> None:
           f"{settings['gpus_per_trial']:g} GPU", flush=True)
 
 
+class PhaseClock:
+    """Wall time per phase of a sweep, for the line that says where the time went."""
+
+    def __init__(self):
+        self.last = time.monotonic()
+        self.phases: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases[name] = now - self.last
+        self.last = now
+
+    def summary(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.phases.items())
+
+
 def trial_dirname(trial) -> str:
     """A trial's folder in the experiment folder: its id (Tune's default adds the config)."""
     return trial.trial_id
@@ -479,7 +496,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{settings['model']} ({settings['backend']}): {num_train} training, "
               f"{len(y_val)} validation rows; {trials} trials ({settings['scheduler']}) "
               f"over\n{sweep_space.describe(space)}", flush=True)
+        clock = PhaseClock()
         check_resources(start_ray(args.address, args.num_cpus), settings, ray.__version__)
+        clock.lap("ray start")
         if not args.resume:
             wrote_settings = True
             write_text_atomic(folder / SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
@@ -494,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         tune_started = True  # from here on the folder is Ray Tune's too: it is never undone
         grid = make_tuner(tune, trainable, settings, space, folder, bool(args.resume),
                           num_train).fit()
+        clock.lap("trials")
         budget = settings["time_budget_s"]
         out_of_time = budget is not None and time.monotonic() - began >= budget
         unfinished = sum(not started(r) or interrupted(r) for r in grid)
@@ -515,8 +535,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"\nretraining the best configuration ({best['trial_id']}) and testing it once",
               flush=True)
-        remote = ray.remote(retrain).options(num_cpus=resources["cpu"], num_gpus=resources["gpu"])
-        final = ray.get(remote.remote(data_ref, settings, best["config"]))
+        if args.address or resources["gpu"]:  # on the cluster: a node with the trial's GPU
+            remote = ray.remote(retrain).options(num_cpus=resources["cpu"],
+                                                 num_gpus=resources["gpu"])
+            final = ray.get(remote.remote(data_ref, settings, best["config"]))
+        else:  # here: no new worker to start and no imports to repeat for one training
+            final = retrain(ray.get(data_ref), settings, best["config"])
+        clock.lap("retraining")
         val = accuracy(final, X_val, y_val)
         test = accuracy(final, X_test, y_test)
         write_text_atomic(folder / "best.json",
@@ -524,6 +549,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"best: {json.dumps(best['config'])}\n  val {val:.3f} (in the sweep "
               f"{best['val_acc']:.3f}), test {test:.3f} on {len(y_test)} images")
         print("wrote", *(p.name for p in paths), "best.json", "in", folder)
+        in_trials = sum(r["seconds"] for r in table if not math.isnan(r["seconds"]))
+        print(f"time: {clock.summary()}; the trials' own training {in_trials:.1f} s", flush=True)
         return 0
     except KeyboardInterrupt:
         if not tune_started:

@@ -81,8 +81,9 @@ def run_trial(config: dict, data_ref, settings: dict) -> None:
 
 
 def retrain(data, settings: dict, config: dict):
-    """The chosen ``config`` trained once more on the trial data (a Ray task with a
-    trial's resources); returns the model (NumPy, with ``predict``)."""
+    """The chosen ``config`` trained once more on the trial data, with a trial's threads:
+    in the driver for a local CPU sweep, else a Ray task with a trial's resources (a GPU's
+    node); returns the model (NumPy, with ``predict``)."""
     limit_threads(settings["cpus_per_trial"])
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     model = MODELS[settings["model"]]
