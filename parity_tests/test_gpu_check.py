@@ -16,7 +16,8 @@ def test_dry_run_lists_every_step(capsys, tmp_path):
     assert gpu_check.main(["--dry-run", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for name in ("environment", "cuda_tests", "parity_on_cuda", "two_layer_train_cuda",
-                 "two_layer_train_cpu", "two_layer_bench", "knn_cuda"):
+                 "two_layer_train_cpu", "two_layer_bench", "knn_cuda", "torch_step_bench",
+                 "fc_net_train_cuda_compiled", "sweep_gpu_shared", "sweep_gpu_alone"):
         assert name in out
 
 

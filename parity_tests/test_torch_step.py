@@ -121,3 +121,27 @@ def test_a_compiled_linear_classifier_matches_the_eager_one():
         losses[compile] = clf.train(X.numpy()[:, :100], y.numpy(), num_iters=5, seed=0,
                                     compile=compile)
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-5)
+
+
+def test_the_solvers_l2_trains_bit_identically_to_autograd_on_the_whole_loss():
+    """The solver adds the L2 gradient itself; the parameters after training equal those of
+    the plain loop that differentiates data loss + reg * sum |W|^2 with autograd."""
+    from ref_torch.fc_net import fc_loss
+    X, y, X_val, y_val = small_problem()
+    net = FullyConnectedNet([40, 30], 3072, 10, reg=1e-2, seed=0)
+    plain = {k: v.detach().clone().requires_grad_() for k, v in net.param_dict.items()}
+    order = np.arange(400).reshape(4, 100)
+    train_fc_net(net, X, y, X_val, y_val, learning_rate=1e-2, num_iters=4, batch_size=100,
+                 momentum=0.9, batch_indices=order, monitor_size=100)
+    velocity = {k: torch.zeros_like(v) for k, v in plain.items()}
+    for idx in order:
+        idx = torch.as_tensor(idx)
+        loss = fc_loss(X[idx], y[idx], plain, "relu", 1e-2)
+        grads = torch.autograd.grad(loss, list(plain.values()))
+        with torch.no_grad():
+            for (name, p), g in zip(plain.items(), grads):
+                velocity[name].mul_(0.9)
+                velocity[name].sub_(1e-2 * g)
+                p.add_(velocity[name])
+    for name, p in net.param_dict.items():
+        assert torch.equal(p.detach(), plain[name].detach()), name

@@ -182,9 +182,12 @@ def train_fc_net(net: FullyConnectedNet, X, y, X_val, y_val, learning_rate=1e-3,
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
     params = net.param_dict
+    # the L2 term is the solver's (see its docstring): the loss it differentiates is the data's
+    weights = tuple(f"W{l}" for l in range(1, net.num_layers + 1))
     solver = Solver(
-        params, lambda X_batch, y_batch: fc_loss(X_batch, y_batch, params, net.activation, net.reg),
+        params, lambda X_batch, y_batch: fc_loss(X_batch, y_batch, params, net.activation, 0.0),
         X, y, X_val, y_val, predict_fn=net.predict, update_rule="sgd_momentum",
+        l2=(net.reg, weights),
         learning_rate=learning_rate, momentum=momentum, lr_decay=learning_rate_decay,
         batch_size=batch_size, num_iters=num_iters,
         batches="epoch" if batch_indices is None else batch_indices, generator=generator,

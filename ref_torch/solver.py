@@ -16,10 +16,17 @@ asks for one). The update of every parameter is one ``torch._foreach_*`` call pe
 arithmetic operation (the same operations, in the same order, as one parameter at a
 time: the results are bit-identical, tested), not a few small kernels per parameter.
 
+``l2=(reg, names)``: the loss adds ``reg * sum_k |W_k|^2`` over those parameters and the
+solver, not autograd, takes care of it (``loss_fn`` is then the data loss alone): the value
+is the same sum of dot products ``ref_torch.layers.l2_term`` computes, and the gradient
+``2 reg W`` is written into a buffer allocated once and added in place to autograd's, which
+is bit-identical to autograd's own accumulation and spares a fresh weight-sized tensor (and
+the kernel zeroing its pages) per weight and step.
+
 ``compile=True`` compiles the step with ``torch.compile``: the minibatch gather, the
 flips and the loss (its backward too, through AOTAutograd) as one function of the
 indices and the flip mask, and the update as another of the learning rate given as a
-tensor (so a decayed rate does not recompile). On CUDA both use
+tensor (so a decayed rate does not recompile), with the L2 gradient fused into it. On CUDA both use
 ``mode="reduce-overhead"``: CUDA graphs replay each step's kernels in one launch. The
 history, the divergence checks and the best-epoch bookkeeping are the eager path's;
 the values agree to float rounding, not bit for bit (the compiler fuses operations).
@@ -57,7 +64,7 @@ class Solver(training.SolverOptions):
                  predict_fn: Callable | None = None, batches="epoch", generator=None,
                  augment: Callable | None = None, monitor_size=1000,
                  epoch_metrics: Callable[[], dict] | None = None, compile: bool = False,
-                 **options):
+                 l2: tuple[float, tuple[str, ...]] | None = None, **options):
         self._set_options(X.shape[0], None if X_val is None else X_val.shape[0],
                           batches=batches, **options)
         self.params, self.loss_fn, self.predict_fn = params, loss_fn, predict_fn
@@ -68,6 +75,7 @@ class Solver(training.SolverOptions):
         self.batches = self._batch_source(batches)
         self.augment, self.epoch_metrics = augment, epoch_metrics
         self.compile = bool(compile)
+        self.l2_reg, self.l2_names = l2 if l2 is not None and l2[0] != 0 else (0.0, ())
         self.monitor = (torch.as_tensor(training.monitor_rows(self.num_train, monitor_size),
                                         device=self.device) if X_val is not None else None)
 
@@ -121,12 +129,14 @@ class Solver(training.SolverOptions):
 
     def _update(self, params: list, velocity: list, grads: list, lr) -> None:
         """The update of every parameter at once: ``p -= lr * g`` (sgd) or ``v = momentum * v
-        - lr * g; p += v`` (sgd_momentum), each operation one foreach call over the list."""
+        - lr * g; p += v`` (sgd_momentum), each operation one foreach call over the list
+        (``grads`` are used up: scaled in place)."""
         if self.update_rule == "sgd":
             torch._foreach_add_(params, grads, alpha=-lr)
             return
         torch._foreach_mul_(velocity, self.momentum)
-        torch._foreach_sub_(velocity, torch._foreach_mul(grads, lr))
+        torch._foreach_mul_(grads, lr)  # the gradients are the solver's own: no temporary
+        torch._foreach_sub_(velocity, grads)
         torch._foreach_add_(params, velocity)
 
     def _mode(self):
@@ -134,20 +144,40 @@ class Solver(training.SolverOptions):
 
     def _compiled_update(self):
         """The update compiled (see the module docstring); it takes the learning rate as a
-        0-d tensor on the device."""
+        0-d tensor on the device and returns the L2 term's ``sum |W|^2`` before the step (0
+        without ``l2``), read in the update's own pass over the weights."""
         momentum, sgd = self.momentum, self.update_rule == "sgd"
+        decayed = [name in self.l2_names for name in self.params]
+        twice_reg = 2 * self.l2_reg
 
         @torch.no_grad()
         def update(params, velocity, grads, lr):
+            # sum |W|^2 of the weights before the step, read in the same pass as the update
+            squares = sum((p * p).sum() for p, d in zip(params, decayed) if d)
+            grads = [g + twice_reg * p if d else g for g, p, d in zip(grads, params, decayed)]
             scaled = torch._foreach_mul(grads, lr)
             if sgd:
                 torch._foreach_sub_(params, scaled)
-                return
-            torch._foreach_mul_(velocity, momentum)
-            torch._foreach_sub_(velocity, scaled)
-            torch._foreach_add_(params, velocity)
+            else:
+                torch._foreach_mul_(velocity, momentum)
+                torch._foreach_sub_(velocity, scaled)
+                torch._foreach_add_(params, velocity)
+            return squares
 
         return torch.compile(update, mode=self._mode(), dynamic=False)
+
+    def _add_l2(self, loss, grads: list, buffers: dict) -> torch.Tensor:
+        """The L2 term's value added to ``loss`` and its gradient to ``grads`` (in place)."""
+        names = list(self.params)
+        with torch.no_grad():
+            total = sum(torch.dot(self.params[n].reshape(-1), self.params[n].reshape(-1))
+                        for n in self.l2_names)
+            if buffers:
+                for name in self.l2_names:
+                    grad = grads[names.index(name)]
+                    torch.mul(self.params[name], 2 * self.l2_reg, out=buffers[name])
+                    grad.add_(buffers[name])
+        return loss.detach() + self.l2_reg * total
 
     # ---- epochs ---------------------------------------------------------------------------
 
@@ -225,27 +255,35 @@ class Solver(training.SolverOptions):
             if self.compile else self.loss_fn
         update = self._compiled_update() if compiled else None
         lr_tensor = torch.zeros((), dtype=first.dtype, device=self.device)
+        # the compiled update adds the L2 gradient itself, fused
+        l2_buffers = {} if compiled else {n: torch.empty_like(self.params[n])
+                                          for n in self.l2_names}
         for it, idx in steps:
             lr = training.learning_rate_at(self.learning_rate, self.lr_decay, self.decay_every, it)
             X_batch = self.X[idx]
             if self.augment is not None:
                 X_batch = self.augment(X_batch, self.generator)
             loss = loss_fn(X_batch, self.y[idx])
-            grads = torch.autograd.grad(loss, list(self.params.values()))
-            self._losses[it] = loss.detach()
-            if self.check_every_step:
+            grads = list(torch.autograd.grad(loss, list(self.params.values())))
+            if self.l2_names and not compiled:
+                loss = self._add_l2(loss, grads, l2_buffers)
+            if self.check_every_step:  # the loss of this step before its update may fail
+                self._losses[it] = loss.detach()
                 self._sync_losses(it + 1)
                 if self.verbose and self.print_every and it % self.print_every == 0:
                     print(f"iteration {it} / {self.num_iters}: loss {float(loss):f}")
             try:
                 if compiled:
                     lr_tensor.fill_(lr)  # a value, not a new constant: no recompile
-                    update(list(self.params.values()), list(self.velocity.values()), list(grads),
-                           lr_tensor)
+                    squares = update(list(self.params.values()), list(self.velocity.values()),
+                                     grads, lr_tensor)
+                    loss = loss.detach() + self.l2_reg * squares if self.l2_names else loss
                 else:
                     self._step(grads, lr)
             except FloatingPointError as exc:
                 raise self._diverged(it, str(exc)) from None
+            if not self.check_every_step:
+                self._losses[it] = loss.detach()
             done = it + 1
             if done % self.per_epoch == 0 or done == self.num_iters:
                 self._sync_losses(done)

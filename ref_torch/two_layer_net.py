@@ -177,10 +177,12 @@ def train_net(net: TwoLayerNet, X, y, X_val, y_val, learning_rate=1e-3, learning
         dead, saturated = net.unit_statistics(X_held)
         return {"dead_fraction": dead, "saturated_fraction": saturated}
 
+    # the L2 term is the solver's (see its docstring): the loss it differentiates is the data's
     solver = Solver(
         params, lambda X_batch, y_batch: net_loss(X_batch, y_batch, *params.values(),
-                                                  net.activation, reg),
+                                                  net.activation, 0.0),
         X, y, X_val, y_val, predict_fn=net.predict, update_rule="sgd_momentum",
+        l2=(reg, ("W1", "W2")),
         learning_rate=learning_rate, momentum=momentum, lr_decay=learning_rate_decay,
         batch_size=batch_size, num_iters=num_iters,
         batches="epoch" if batch_indices is None else batch_indices, generator=generator,

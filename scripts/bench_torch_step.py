@@ -77,7 +77,8 @@ def twin_epoch(X, y, X_val, y_val, model, config, seed, compile=False) -> tuple[
     steps = epochs * (len(X) // BATCH)
     kwargs = dict(learning_rate=config.learning_rate, learning_rate_decay=config.learning_rate_decay,
                   num_iters=steps, batch_size=BATCH, momentum=config.momentum, seed=seed,
-                  augment_flip=True, monitor_size=len(X_val), compile=compile)
+                  augment_flip=True, monitor_size=len(X_val),
+                  **({"compile": True} if compile else {}))  # as an older twin is called too
     if model == "two-layer":
         net = TwoLayerNet(D, config.hidden_size, C, std=1e-3, seed=seed, device=X.device)
         history = train_net(net, X, y, X_val, y_val, reg=config.reg, **kwargs)

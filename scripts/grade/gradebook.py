@@ -8,10 +8,10 @@ Layout of ``GRADEBOOK/``::
     reports/NAME.txt each student's report, as the check command prints it
     index.html, students/NAME.html   (scripts/grade/site.py)
 
-A finished student is written report first (atomically), then their rows appended to
-``gradebook.csv`` in one write and flushed to disk: a student is finished when both are
-there, and :meth:`Gradebook.resume` drops rows of a student whose report is missing (a
-run stopped between the two) so they are graded again. ``summary.csv`` and the pages are
+A finished student's rows are appended to ``gradebook.csv`` in one write and flushed to
+disk, then their report is written (atomically): the report says the rows are complete.
+:meth:`Gradebook.resume` keeps the rows of students with a report and drops the others' (a
+run stopped inside or after the append), who are graded again. ``summary.csv`` and the pages are
 rewritten, atomically, at the end of each run. Cells that a spreadsheet would run as a
 formula (``=``, ``+``, ``-``, ``@`` first) are written with a leading ``'``: names and
 diagnoses come from students.
@@ -117,14 +117,15 @@ class Gradebook:
         return {r["student"] for r in self.rows}
 
     def add(self, result: StudentResult) -> None:
-        """The student's report, then their rows, on disk before the next student."""
-        with atomic_output(self.report_path(result.student)) as tmp:
-            tmp.write_text(result.report + "\n")
+        """The student's rows, then their report (the mark that the rows are all there), on
+        disk before the next student."""
         rows = [r.as_csv() if isinstance(r, Row) else r for r in result.rows]
         with open(self.csv_path, "a", encoding="utf-8") as out:
             out.write(csv_text(rows, COLUMNS))
             out.flush()
             os.fsync(out.fileno())
+        with atomic_output(self.report_path(result.student)) as tmp:
+            tmp.write_text(result.report + "\n")
         self.rows += rows
 
     def summary(self) -> list[dict]:
