@@ -23,13 +23,14 @@ is the same sum of dot products ``ref_torch.layers.l2_term`` computes, and the g
 is bit-identical to autograd's own accumulation and spares a fresh weight-sized tensor (and
 the kernel zeroing its pages) per weight and step.
 
-``compile=True`` compiles the step with ``torch.compile``: the minibatch gather, the
-flips and the loss (its backward too, through AOTAutograd) as one function of the
-indices and the flip mask, and the update as another of the learning rate given as a
-tensor (so a decayed rate does not recompile), with the L2 gradient fused into it. On CUDA both use
-``mode="reduce-overhead"``: CUDA graphs replay each step's kernels in one launch. The
-history, the divergence checks and the best-epoch bookkeeping are the eager path's;
-the values agree to float rounding, not bit for bit (the compiler fuses operations).
+``compile=True`` compiles the step with ``torch.compile``: the loss (its backward too,
+through AOTAutograd) as one function of the minibatch, and the update as another of the
+learning rate given as a tensor (so a decayed rate does not recompile), with the L2 term's
+gradient and value fused into its pass over the weights; the minibatch gather and flips
+stay eager (a few kernels). On CUDA both use ``mode="reduce-overhead"``: CUDA graphs replay
+each step's kernels in one launch. With ``check_every_step`` only the loss is compiled. The
+history, the divergence checks and the best-epoch bookkeeping are the eager path's; the
+values agree to float rounding, not bit for bit (the compiler fuses operations).
 """
 
 from __future__ import annotations
@@ -167,16 +168,15 @@ class Solver(training.SolverOptions):
         return torch.compile(update, mode=self._mode(), dynamic=False)
 
     def _add_l2(self, loss, grads: list, buffers: dict) -> torch.Tensor:
-        """The L2 term's value added to ``loss`` and its gradient to ``grads`` (in place)."""
+        """The L2 term's value added to ``loss`` and its gradient ``2 reg W`` to ``grads``
+        (in place, through ``buffers``: the rounding of autograd's ``g + 2 reg W``)."""
         names = list(self.params)
         with torch.no_grad():
             total = sum(torch.dot(self.params[n].reshape(-1), self.params[n].reshape(-1))
                         for n in self.l2_names)
-            if buffers:
-                for name in self.l2_names:
-                    grad = grads[names.index(name)]
-                    torch.mul(self.params[name], 2 * self.l2_reg, out=buffers[name])
-                    grad.add_(buffers[name])
+            for name in self.l2_names:
+                torch.mul(self.params[name], 2 * self.l2_reg, out=buffers[name])
+                grads[names.index(name)].add_(buffers[name])
         return loss.detach() + self.l2_reg * total
 
     # ---- epochs ---------------------------------------------------------------------------
