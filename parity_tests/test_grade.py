@@ -296,3 +296,15 @@ def test_the_students_budget_bounds_every_target(tmp_path):
     result = grade_student("s", folder, None, None, SANDBOX, Limits(student_seconds=1e-9))
     assert {r.verdict for r in result.rows} == {"timeout"}
     assert "ran out" in result.rows[0].diagnosis
+
+
+def test_limits_are_set_by_prlimit_or_else_in_the_child(monkeypatch):
+    from scripts.grade import sandbox
+    limits = Limits(memory_bytes=123 << 20)
+    argv, preexec = sandbox.with_limits(["python3", "-V"], limits)
+    if argv[0] != "python3":  # prlimit on PATH: it sets the limits and execs the command
+        assert preexec is None and argv[-3:] == ["--", "python3", "-V"]
+        assert f"--data={123 << 20}" in argv and "--core=0" in argv
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    argv, preexec = sandbox.with_limits(["python3", "-V"], limits)
+    assert argv == ["python3", "-V"] and callable(preexec)

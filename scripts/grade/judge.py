@@ -26,7 +26,7 @@ from ref_torch.oracle.remote import Ended, RemoteRunner, Timeout, WorkerProcess
 from ref_torch.oracle.report import LABELS, OracleReport
 from ref_torch.oracle.user_code import TargetError
 from ref_torch.oracle.walk import check_target, file_error, plan_path
-from scripts.grade.sandbox import Limits, Sandbox, limits_preexec, worker_argv
+from scripts.grade.sandbox import Limits, Sandbox, with_limits, worker_argv
 
 COLUMNS = ("student", "file", "target", "kind", "verdict", "worst_error", "diagnosis", "seconds")
 VERDICTS = ("pass", "fail", "not_implemented", "error", "timeout", "killed", "usage")
@@ -92,8 +92,8 @@ class Session:
         if self.runner is None:
             argv, env, offset = worker_argv(self.sandbox, self.submission, self.limits,
                                             self.student)
-            worker = WorkerProcess(argv, env, Path(self.workdir.name),
-                                   limits_preexec(self.limits, self.sandbox.isolated), offset)
+            argv, preexec = with_limits(argv, self.limits)
+            worker = WorkerProcess(argv, env, Path(self.workdir.name), preexec, offset)
             self.runner = RemoteRunner(worker, self.submission)
             self.loaded = {}
             self.runner.deadline = min(deadline, time.monotonic() + STARTUP_SECONDS)

@@ -21,7 +21,8 @@ In the sandbox (:func:`bubblewrap_argv`):
 * started as root, the worker drops to a uid of its own before any student code runs,
   so the process limit counts its processes and no file of this machine's users is its.
 
-Always (:func:`limits_preexec`, set in the child before it starts): CPU seconds, memory
+Always (:func:`with_limits`: util-linux's ``prlimit`` runs the command with them, or,
+where it is missing, the child sets them before it starts): CPU seconds, memory
 (``RLIMIT_DATA``: heap and private mappings, not the shared libraries), the size of any
 file written, no core files, and a process count; the judge adds a wall-clock deadline
 per target and per student (``scripts/grade/judge.py``).
@@ -146,20 +147,36 @@ def plain_argv(submission: Path, limits: Limits) -> tuple:
     return [sys.executable, *WORKER, str(submission)], environment()
 
 
-def limits_preexec(limits: Limits, isolated: bool):
-    """The function the child runs before it starts: every limit that needs no sandbox.
-    Without root the process limit counts this user's other processes too, so it is the
-    user's current count plus ``limits.processes``."""
+def _limit_values(limits: Limits) -> dict:
+    """Every limit that needs no sandbox. Without root the process limit counts this user's
+    other processes too, so it is the user's current count plus ``limits.processes``."""
+    values = {resource.RLIMIT_CPU: limits.cpu_seconds, resource.RLIMIT_DATA: limits.memory_bytes,
+              resource.RLIMIT_FSIZE: limits.file_bytes, resource.RLIMIT_CORE: 0}
+    if os.geteuid() != 0:
+        values[resource.RLIMIT_NPROC] = _processes_of(os.getuid()) + limits.processes
+    return values
+
+
+PRLIMIT_NAMES = {resource.RLIMIT_CPU: "cpu", resource.RLIMIT_DATA: "data",
+                 resource.RLIMIT_FSIZE: "fsize", resource.RLIMIT_CORE: "core",
+                 resource.RLIMIT_NPROC: "nproc"}
+
+
+def with_limits(argv: list[str], limits: Limits) -> tuple[list[str], object]:
+    """``(argv, preexec)``: ``argv`` run under the limits. ``prlimit`` sets them and execs the
+    command, so nothing runs in the child between fork and exec (a function there, Popen's
+    ``preexec_fn``, can deadlock a process with threads, as a Ray worker is); without
+    ``prlimit`` the child sets them itself."""
+    values = _limit_values(limits)
+    prlimit = shutil.which("prlimit")
+    if prlimit:
+        return [prlimit, *(f"--{PRLIMIT_NAMES[k]}={v}" for k, v in values.items()), "--",
+                *argv], None
+
     def apply():
-        for limit, value in ((resource.RLIMIT_CPU, limits.cpu_seconds),
-                             (resource.RLIMIT_DATA, limits.memory_bytes),
-                             (resource.RLIMIT_FSIZE, limits.file_bytes),
-                             (resource.RLIMIT_CORE, 0)):
+        for limit, value in values.items():
             resource.setrlimit(limit, (value, value))
-        if os.geteuid() != 0:
-            count = _processes_of(os.getuid())
-            resource.setrlimit(resource.RLIMIT_NPROC, (count + limits.processes,) * 2)
-    return apply
+    return argv, apply
 
 
 def _processes_of(uid: int) -> int:
