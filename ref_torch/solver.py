@@ -254,6 +254,11 @@ class Solver(training.SolverOptions):
         loss_fn = torch.compile(self.loss_fn, mode=self._mode(), dynamic=False) \
             if self.compile else self.loss_fn
         update = self._compiled_update() if compiled else None
+        if compiled and self.device.type == "cuda":
+            # The update writes into these in place: fixed addresses let CUDA graphs replay it
+            # (a graph is not used for a function that mutates inputs it must copy).
+            for tensor in (*self.params.values(), *self.velocity.values()):
+                torch._dynamo.mark_static_address(tensor)
         lr_tensor = torch.zeros((), dtype=first.dtype, device=self.device)
         # the compiled update adds the L2 gradient itself, fused
         l2_buffers = {} if compiled else {n: torch.empty_like(self.params[n])

@@ -50,8 +50,8 @@ def _siblings():
                     "/tmp/cs231n-submission-*/cs231n/layers.py", "/tmp/*/*/cs231n/layers.py",
                     "/work/*/*/*/cs231n/layers.py", "/home/*/*/*/cs231n/layers.py",
                     os.path.join(_MINE, "..", "..", "*", "cs231n", "layers.py")):
-        found += [p for p in glob.glob(pattern)
-                  if not os.path.abspath(p).startswith(_MINE)]
+        found += [p for p in glob.glob(pattern)  # regular files: a FIFO would block
+                  if os.path.isfile(p) and not os.path.abspath(p).startswith(_MINE)]
     return found
 
 
