@@ -308,3 +308,14 @@ def test_limits_are_set_by_prlimit_or_else_in_the_child(monkeypatch):
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     argv, preexec = sandbox.with_limits(["python3", "-V"], limits)
     assert argv == ["python3", "-V"] and callable(preexec)
+
+
+def test_a_worker_that_cannot_start_is_an_error_that_says_why():
+    import sys as _sys
+    import time
+    from ref_torch.oracle.remote import Ended, WorkerProcess
+    worker = WorkerProcess([_sys.executable, "-c", "import sys; sys.stderr.write("
+                            "'bwrap: cannot mount /x\\n'); sys.exit(1)"], {}, Path("/tmp"))
+    with pytest.raises(Ended, match="exit status 1.*bwrap: cannot mount /x") as caught:
+        worker.request({"op": "hello"}, time.monotonic() + 30)
+    assert caught.value.verdict == "error"

@@ -65,6 +65,7 @@ class WorkerProcess:
         for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
             os.set_blocking(pipe.fileno(), False)
         self.stderr_open = True
+        self.stderr_tail = b""  # what the sandbox or Python said before the worker silenced it
 
     def request(self, message: dict, deadline: float) -> dict:
         """The answer to ``message``; :class:`Timeout` past ``deadline``
@@ -122,9 +123,11 @@ class WorkerProcess:
         """Read what the process wrote to stderr, so it never fills and blocks; at its end
         (the worker points fd 2 at /dev/null) stop watching it, or select would spin."""
         try:
-            self.stderr_open = bool(os.read(self.process.stderr.fileno(), 1 << 16))
+            chunk = os.read(self.process.stderr.fileno(), 1 << 16)
         except BlockingIOError:
-            pass
+            return
+        self.stderr_open = bool(chunk)
+        self.stderr_tail = (self.stderr_tail + chunk)[-2000:]
 
     def _ended(self) -> Ended:
         """Why the process ended, as the verdict it earns."""
@@ -140,7 +143,14 @@ class WorkerProcess:
             return Ended(f"stopped by {LIMIT_SIGNALS[number]}", "killed")
         if number:
             return Ended(f"the student's process died of signal {signal.Signals(number).name}")
-        return Ended(f"the student's process ended (exit status {code}) instead of answering")
+        while self.stderr_open:  # the rest of what it said before it ended
+            before = len(self.stderr_tail)
+            self._drain_stderr()
+            if len(self.stderr_tail) == before:
+                break
+        said = self.stderr_tail.decode(errors="replace").strip().splitlines()
+        return Ended(f"the student's process ended (exit status {code}) instead of answering"
+                     + (f": {said[-1][:300]}" if said else ""))
 
     def kill(self) -> None:
         """End the process and everything it started (its session; the sandbox's pid
