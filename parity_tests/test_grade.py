@@ -9,6 +9,7 @@ command (``--no-ray``, sandboxed where bubblewrap runs) with short timeouts. Ray
 from __future__ import annotations
 
 import csv
+import os
 import hashlib
 import shutil
 import zipfile
@@ -319,3 +320,87 @@ def test_a_worker_that_cannot_start_is_an_error_that_says_why():
     with pytest.raises(Ended, match="exit status 1.*bwrap: cannot mount /x") as caught:
         worker.request({"op": "hello"}, time.monotonic() + 30)
     assert caught.value.verdict == "error"
+
+
+# ---- found by a review: each must end in its student's own row ---------------------------
+
+FORGED_SKIP = '''
+_loss = TwoLayerNet.loss
+
+
+def _without_reg(self, X, y=None, reg=0.0):  # wrong: the reg term is dropped
+    return _loss(self, X, y, 0.0)
+
+
+TwoLayerNet.loss = _without_reg
+import dataclasses as _dc
+from ref_torch.oracle import kinds as _kinds
+_row = _kinds.KINDS["two_layer_net"]
+_kinds.KINDS["two_layer_net"] = _dc.replace(
+    _row, skip=lambda net, inputs: "forged" if float(inputs.get("reg", 0)) > 0 else "")
+'''
+
+
+def test_a_worker_cannot_choose_which_cases_are_judged(tmp_path, dev_batch):
+    student = tmp_path / "cheat"
+    shutil.copytree(Path(__file__).parent / "oracle_fixtures" / "assignment1", student,
+                    ignore=shutil.ignore_patterns("__py*"))
+    net = student / "cs231n" / "classifiers" / "neural_net.py"
+    net.write_text(net.read_text() + FORGED_SKIP)
+    X, y = dev_batch
+    result = grade_student("cheat", student, X, y, SANDBOX, Limits(target_seconds=120))
+    row = next(r for r in result.rows if r.target == "TwoLayerNet")
+    assert row.verdict == "fail", row
+    assert "forged" not in result.report
+
+
+def crafted_class(folder: Path) -> Path:
+    """Submissions that once stopped the whole run: each must be its student's error row."""
+    base = Path(__file__).parent / "oracle_fixtures" / "assignment3_2017"
+    shutil.copytree(base, folder / "honest", ignore=shutil.ignore_patterns("__py*"))
+    good = (base / "cs231n" / "rnn_layers.py").read_bytes()
+    with zipfile.ZipFile(folder / "corrupt.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("cs231n/rnn_layers.py", good)
+    data = bytearray((folder / "corrupt.zip").read_bytes())
+    start = data.index(b"PK\x03\x04") + 30 + len("cs231n/rnn_layers.py")
+    data[start:start + 40] = b"\xff" * 40  # the deflate stream made garbage
+    (folder / "corrupt.zip").write_bytes(bytes(data))
+    with zipfile.ZipFile(folder / "encrypted.zip", "w") as z:
+        z.writestr("cs231n/rnn_layers.py", good)
+    data = bytearray((folder / "encrypted.zip").read_bytes())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # "encrypted" bit
+        data[data.index(signature) + flags_at] |= 0x1
+    (folder / "encrypted.zip").write_bytes(bytes(data))
+    odd = folder / os.fsdecode(b"odd\xffname")
+    shutil.copytree(base, odd, ignore=shutil.ignore_patterns("__py*"))
+    (odd / "cs231n" / os.fsdecode(b"x\xff.py")).write_text("x = 1\n")
+    loud = folder / "surrogate"
+    (loud / "cs231n").mkdir(parents=True)
+    (loud / "cs231n" / "__init__.py").write_text("")
+    (loud / "cs231n" / "layers.py").write_text(
+        "def relu_forward(x):\n    raise ValueError('\\udcff <b>')\n\n\n"
+        "def relu_backward(dout, cache):\n    return dout\n")
+    return folder
+
+
+def test_crafted_submissions_end_in_their_own_rows(tmp_path):
+    klass = crafted_class(tmp_path / "class")
+    book = tmp_path / "book"
+    assert command.main([str(klass), "--out", str(book), "--no-ray", "--jobs", "1"]) == 0
+    rows = {r["student"]: r for r in read_rows(book)}
+    assert rows["honest"]["verdict"] == "pass"
+    for student in ("corrupt", "encrypted", "odd\\xffname"):
+        assert rows[student]["verdict"] == "error", rows[student]
+        assert "submission refused" in rows[student]["diagnosis"]
+    assert rows["surrogate"]["verdict"] == "error" and "\\udcff" in rows["surrogate"]["diagnosis"]
+    assert (book / "index.html").is_file() and (book / "summary.csv").is_file()
+
+
+@pytest.mark.parametrize("spec", [{"dtype": "<f8", "shape": [float("inf")], "nbytes": 8},
+                                  {"dtype": "<f8", "shape": [0, 2**62, 2**62], "nbytes": 0},
+                                  {"dtype": "<f8", "shape": [0, 2**70], "nbytes": 0}])
+def test_absurd_array_headers_are_wire_errors(spec):
+    import json
+    header = json.dumps({"body": {"__array__": 0}, "arrays": [spec]}).encode()
+    with pytest.raises(wire.WireError):
+        wire.decode(wire.HEADER.pack(len(header)) + header)

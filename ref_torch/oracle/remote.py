@@ -40,6 +40,12 @@ LIMIT_SIGNALS = {signal.SIGXCPU: "the CPU-time limit", signal.SIGKILL: "a resour
                  "(killed: memory or time)", signal.SIGXFSZ: "the file-size limit"}
 
 
+def text_of(value, limit: int = 2000) -> str:
+    """A string from the worker made safe to print and to write as UTF-8 (a lone surrogate,
+    which JSON can carry, becomes an escape), cut to ``limit`` characters."""
+    return str(value)[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class Timeout(Interrupt):
     """The student's code did not answer before the deadline."""
 
@@ -77,7 +83,7 @@ class WorkerProcess:
             _, specs = wire.array_specs(header, MAX_ANSWER)
             rest = self._read(sum(n for _, _, n in specs), deadline)
             answer = wire.decode(prefix + header + rest, MAX_ANSWER)
-        except wire.WireError as exc:
+        except (wire.WireError, ValueError, OverflowError, RecursionError) as exc:
             self.kill()
             raise Ended(f"the student's process answered something unreadable ({exc})") from None
         if not isinstance(answer, dict):
@@ -190,6 +196,9 @@ class RemoteRunner:
 
     def ask(self, **message) -> dict:
         answer = self.worker.request(message, self.deadline)
+        for key in ("error", "message", "failure"):
+            if key in answer:
+                answer[key] = text_of(answer[key])
         error = answer.get("error")
         if error == "KindMismatch":
             raise KindMismatch(str(answer.get("message")))
@@ -223,7 +232,15 @@ class RemoteRunner:
         return remote, prepared
 
     def _skip(self, prepared: RemotePrepared, inputs: dict) -> str:
-        return str(self.ask(op="skip", handle=prepared.handle, inputs=inputs).get("skip") or "")
+        """Why a case cannot run. The one reason a kind has (a network class without an
+        ``activation`` argument cannot run a non-ReLU case) is asked of the worker for those
+        cases only; the worker cannot skip any other case, so it cannot choose which cases
+        are judged."""
+        if inputs.get("activation", "relu") == "relu":
+            return ""
+        answer = self.ask(op="skip", handle=prepared.handle, inputs=inputs).get("skip")
+        return (f"needs an activation={inputs['activation']!r} argument; the class takes none "
+                "(a ReLU-only net)") if answer else ""
 
     def _call(self, prepared: RemotePrepared, inputs: dict, guard, backward=True):
         answer = self.ask(op="call", handle=prepared.handle, inputs=inputs, backward=backward)
@@ -233,6 +250,7 @@ class RemoteRunner:
         if not isinstance(grads, dict):
             raise UserCodeFailure("returned gradients that are not named arrays")
         for line in answer.get("modified") or []:
-            if isinstance(line, str) and line not in guard.modified:
-                guard.modified.append(line[:500])
+            line = text_of(line)[:500]
+            if line not in guard.modified:
+                guard.modified.append(line)
         return value, {str(k): read_array(v, f"d{k}") for k, v in grads.items()}

@@ -25,6 +25,7 @@ HEADER = struct.Struct(">Q")
 MAX_HEADER = 1 << 20  # 1 MiB of JSON: inputs and results are a few dozen values
 MAX_BYTES = 1 << 30  # 1 GiB of arrays: far above any case (a 500-image batch is 12 MB)
 MAX_DEPTH = 16
+MAX_DIM = 1 << 31  # a dimension larger than NumPy indexes is not an array
 ALLOWED_KINDS = "biuf"  # bool, int, uint, float: what a loss, a gradient or an input is
 
 
@@ -88,11 +89,11 @@ def array_specs(header: bytes, max_bytes: int = MAX_BYTES) -> tuple[object, list
             dtype = np.dtype(spec["dtype"])
             shape = tuple(int(n) for n in spec["shape"])
             nbytes = int(spec["nbytes"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise WireError(f"a malformed array entry: {exc}") from None
         if dtype.kind not in ALLOWED_KINDS or dtype.fields is not None or dtype.subdtype:
             raise WireError(f"an array of dtype {dtype} is refused")
-        if any(n < 0 for n in shape) or len(shape) > 32 or \
+        if any(n < 0 or n > MAX_DIM for n in shape) or len(shape) > 32 or \
                 int(np.prod(shape, dtype=object)) * dtype.itemsize != nbytes:
             raise WireError(f"an array of shape {shape} and dtype {dtype} cannot hold {nbytes} "
                             "bytes")
@@ -136,8 +137,11 @@ def decode(data: bytes, max_bytes: int = MAX_BYTES):
     for dtype, shape, nbytes in specs:
         if offset + nbytes > len(data):
             raise WireError("the message ends inside an array")
-        arrays.append(np.frombuffer(data, dtype, offset=offset,
-                                    count=nbytes // dtype.itemsize).reshape(shape).copy())
+        try:
+            arrays.append(np.frombuffer(data, dtype, offset=offset,
+                                        count=nbytes // dtype.itemsize).reshape(shape).copy())
+        except (ValueError, OverflowError) as exc:
+            raise WireError(f"an array of shape {shape} does not build: {exc}") from None
         offset += nbytes
     if offset != len(data):
         raise WireError("bytes after the last array")

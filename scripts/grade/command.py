@@ -20,6 +20,7 @@ grading itself failed, 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from scripts.cli import UsageError, add_cifar10_argument, command, positive_float, positive_int
+from ref_torch.oracle.remote import text_of
 from scripts.grade.judge import Row, StudentResult, grade_student
 from scripts.grade.gradebook import Gradebook
 from scripts.grade.sandbox import Limits, detect
@@ -83,10 +85,12 @@ def list_submissions(folder: Path) -> list[tuple[str, Path]]:
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
             continue
+        # a name that is not UTF-8 is shown with escapes (it is only ever a label)
+        label = os.fsencode(entry.name).decode("utf-8", "backslashreplace")
         if entry.is_dir() and not entry.is_symlink():
-            name = entry.name
+            name = label
         elif entry.suffix.lower() == ".zip" and entry.is_file() and not entry.is_symlink():
-            name = entry.name[:-4]
+            name = label[:-4]
         else:
             print(f"skipped {entry.name}: not a folder or a .zip", file=sys.stderr)
             continue
@@ -130,9 +134,10 @@ def _packed(students):
     for student, path in students:
         try:
             packed, notes = pack_submission(path)
-            yield student, packed, notes
-        except (SubmissionError, OSError) as exc:
-            yield student, None, f"submission refused: {exc}"
+        except Exception as exc:  # whatever a crafted submission raises ends only its own
+            yield student, None, f"submission refused: {text_of(exc)}"
+            continue
+        yield student, packed, notes
 
 
 def run_here(todo, data, args, limits):

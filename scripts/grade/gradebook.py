@@ -120,12 +120,12 @@ class Gradebook:
         """The student's rows, then their report (the mark that the rows are all there), on
         disk before the next student."""
         rows = [r.as_csv() if isinstance(r, Row) else r for r in result.rows]
-        with open(self.csv_path, "a", encoding="utf-8") as out:
+        with open(self.csv_path, "a", encoding="utf-8", errors="backslashreplace") as out:
             out.write(csv_text(rows, COLUMNS))
             out.flush()
             os.fsync(out.fileno())
         with atomic_output(self.report_path(result.student)) as tmp:
-            tmp.write_text(result.report + "\n")
+            tmp.write_text(result.report + "\n", encoding="utf-8", errors="backslashreplace")
         self.rows += rows
 
     def summary(self) -> list[dict]:

@@ -36,7 +36,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,9 +106,11 @@ def _read_only(paths) -> list[str]:
     return args
 
 
-def sandbox_uid(student: str) -> int:
-    """A uid of its own per student (a high range no account uses)."""
-    return 200_000 + zlib.crc32(student.encode()) % 100_000
+def sandbox_uid() -> int:
+    """A uid of its own per judge process, so per student being graded (its pid is unique
+    among the processes running: two students graded at once never share a process count),
+    in a high range no account uses."""
+    return 200_000 + os.getpid()
 
 
 def bubblewrap_argv(bwrap: str, submission: Path, limits: Limits, student: str) -> tuple:
@@ -131,7 +132,7 @@ def bubblewrap_argv(bwrap: str, submission: Path, limits: Limits, student: str) 
     env = environment()
     if os.geteuid() == 0:  # the worker drops to its own uid (ref_torch/oracle/worker.py)
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-        env["CS231N_SANDBOX_UID"] = str(sandbox_uid(student))
+        env["CS231N_SANDBOX_UID"] = str(sandbox_uid())
         env["CS231N_SANDBOX_NPROC"] = str(limits.processes)
     else:
         argv += ["--unshare-user"]

@@ -159,7 +159,8 @@ def _page(title: str, body: str) -> str:
 def _write_atomic(path: Path, text: str) -> Path:
     """Write via a temp file in the same folder and os.replace, so a crash never leaves half a page."""
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", suffix=".html",
-                                     delete=False, encoding="utf-8") as tmp:
+                                     delete=False, encoding="utf-8",
+                                     errors="backslashreplace") as tmp:
         try:
             tmp.write(text)
         except BaseException:

@@ -46,6 +46,10 @@ def safe_name(name: str) -> PurePosixPath:
         raise SubmissionError(f"a path that climbs out with '..': {name!r}")
     if not path.parts:
         raise SubmissionError(f"an empty entry name: {name!r}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SubmissionError(f"a file name that is not UTF-8: {name!r}") from None
     return path
 
 
@@ -79,8 +83,8 @@ def _from_zip(path: Path, notes: list[str]) -> dict[PurePosixPath, bytes]:
     files, budget = {}, _Budget()
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise SubmissionError(f"not a readable zip: {exc}") from None
+    except Exception as exc:  # a crafted zip raises more than BadZipFile (bad names, ...)
+        raise SubmissionError(f"not a readable zip: {type(exc).__name__}: {exc}") from None
     with archive:
         entries = archive.infolist()
         if len(entries) > MAX_ENTRIES:
@@ -95,8 +99,11 @@ def _from_zip(path: Path, notes: list[str]) -> dict[PurePosixPath, bytes]:
             try:
                 with archive.open(info) as stream:
                     data = _read_capped(stream, name)
-            except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError) as exc:
-                raise SubmissionError(f"{name} cannot be read from the zip: {exc}") from None
+            except SubmissionError:
+                raise
+            except Exception as exc:  # encrypted, corrupt deflate/LZMA data, ...
+                raise SubmissionError(f"{name} cannot be read from the zip: "
+                                      f"{type(exc).__name__}: {exc}") from None
             budget.take(name, len(data))
             files[name] = data
     return files
@@ -114,7 +121,7 @@ def _from_folder(folder: Path, notes: list[str]) -> dict[PurePosixPath, bytes]:
         dirs[:] = sorted(d for d in dirs if not (here / d).is_symlink())
         for entry in sorted(names):
             full = here / entry
-            name = PurePosixPath(full.relative_to(folder).as_posix())
+            name = safe_name(full.relative_to(folder).as_posix())
             if full.is_symlink():
                 notes.append(f"left out the link {name}")
                 continue
