@@ -35,7 +35,7 @@ from ref_torch.oracle.adapters import read_array, read_loss
 from ref_torch.oracle.kinds import KindMismatch
 from ref_torch.oracle.user_code import Interrupt, TargetError, UserCodeFailure
 
-MAX_ANSWER = 256 << 20  # bytes of arrays in one answer: a gradient of a case is < 20 MB
+MAX_ANSWER = 64 << 20  # bytes of arrays in one answer: far above any case's (a few MB)
 LIMIT_SIGNALS = {signal.SIGXCPU: "the CPU-time limit", signal.SIGKILL: "a resource limit "
                  "(killed: memory or time)", signal.SIGXFSZ: "the file-size limit"}
 
