@@ -21,7 +21,8 @@ import pytest
 from ref_torch.oracle import wire
 from ref_torch.oracle.walk import check_path
 from scripts.grade import command, demo_class, gradebook, unpack
-from scripts.grade.judge import VERDICTS, grade_student
+from scripts.grade.columns import VERDICTS
+from scripts.grade.judge import grade_student
 from scripts.grade.sandbox import Limits, detect
 
 SANDBOX = detect()

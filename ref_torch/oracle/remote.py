@@ -77,12 +77,8 @@ class WorkerProcess:
         """The answer to ``message``; :class:`Timeout` past ``deadline``
         (``time.monotonic``), :class:`Ended` when the process ends first."""
         self._write(wire.encode(message), deadline)
-        prefix = self._read(wire.HEADER.size, deadline)
         try:
-            header = self._read(wire.header_length(prefix), deadline)
-            _, specs = wire.array_specs(header, MAX_ANSWER)
-            rest = self._read(sum(n for _, _, n in specs), deadline)
-            answer = wire.decode(prefix + header + rest, MAX_ANSWER)
+            answer = wire.read_message(lambda size: self._read(size, deadline), MAX_ANSWER)
         except (wire.WireError, ValueError, OverflowError, RecursionError) as exc:
             self.kill()
             raise Ended(f"the student's process answered something unreadable ({exc})") from None
@@ -223,9 +219,8 @@ class RemoteRunner:
         return RemoteTarget(module, name)
 
     def bind(self, kind, target: RemoteTarget, options: dict | None = None):
-        given = {k: v for k, v in (options or {}).items() if v is not None}
         answer = self.ask(op="bind", file=target.file, name=target.name, kind=kind.name,
-                          options=given)
+                          options=options or {})  # LossKind.bind drops the None options
         prepared = RemotePrepared(int(answer["handle"]), str(answer.get("name", "")))
         remote = dataclasses.replace(kind, call_numpy=self._call,
                                      skip=self._skip if kind.skip else None)

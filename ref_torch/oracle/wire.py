@@ -127,6 +127,17 @@ def build(body, arrays: list[np.ndarray]):
     return walk(body, 0)
 
 
+def read_message(read, max_bytes: int = MAX_BYTES):
+    """The tree of the next message, ``read(n)`` giving exactly ``n`` bytes of the stream: its
+    header is checked before the arrays' bytes are read, so a message over ``max_bytes`` is
+    refused without reading them."""
+    prefix = read(HEADER.size)
+    header = read(header_length(prefix))
+    _, specs = array_specs(header, max_bytes)
+    rest = read(sum(nbytes for _, _, nbytes in specs))
+    return decode(prefix + header + rest, max_bytes)
+
+
 def decode(data: bytes, max_bytes: int = MAX_BYTES):
     """The tree of :func:`encode`'s bytes (a whole message, length prefix included)."""
     if len(data) < HEADER.size:

@@ -50,14 +50,6 @@ def read_exactly(stream, size: int) -> bytes:
     return data
 
 
-def read_message(stream):
-    prefix = read_exactly(stream, wire.HEADER.size)
-    header = read_exactly(stream, wire.header_length(prefix))
-    _, specs = wire.array_specs(header)
-    rest = read_exactly(stream, sum(nbytes for _, _, nbytes in specs))
-    return wire.decode(prefix + header + rest)
-
-
 class Worker:
     """The loaded files and bound targets of one submission."""
 
@@ -126,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     worker = Worker(root)
     while True:
         try:
-            request = read_message(requests)
+            request = wire.read_message(lambda size: read_exactly(requests, size))
         except EOFError:
             return 0
         try:

@@ -32,7 +32,7 @@ import numpy as np
 
 from scripts.cli import UsageError, add_cifar10_argument, command, positive_float, positive_int
 from ref_torch.oracle.remote import text_of
-from scripts.grade.judge import Row, StudentResult, grade_student
+from scripts.grade.judge import Row, StudentResult, counts_text, grade_student
 from scripts.grade.gradebook import Gradebook
 from scripts.grade.sandbox import Limits, detect
 from scripts.grade.unpack import SubmissionError, pack_submission, unpack
@@ -189,11 +189,7 @@ def load_data(args, settings):
 
 
 def progress_line(done: int, total: int, result: StudentResult) -> str:
-    counts = {}
-    for row in result.rows:
-        counts[row.verdict] = counts.get(row.verdict, 0) + 1
-    text = ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in counts.items())
-    return f"[{done}/{total}] {result.student}: {text} ({result.seconds:.1f} s)"
+    return f"[{done}/{total}] {result.student}: {counts_text(result.rows)} ({result.seconds:.1f} s)"
 
 
 @command
@@ -204,16 +200,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume:
         book = Gradebook.resume(args.resume)
         settings = book.settings
+        students = list_submissions(Path(settings["submissions"]))
     else:
         settings = {"submissions": str(args.submissions.resolve()), "num_dev": args.num_dev,
                     "cifar10_dir": str(args.cifar10_dir) if args.cifar10_dir else None,
                     "limits": asdict(Limits(target_seconds=args.target_timeout,
                                             student_seconds=args.student_timeout,
                                             memory_bytes=int(args.memory_gb * GIB)))}
-        list_submissions(args.submissions)  # refuse a bad folder before creating anything
+        students = list_submissions(args.submissions)  # a bad folder: refused before --out
         book = Gradebook.create(args.out, settings)
     limits = Limits(**settings["limits"])
-    students = list_submissions(Path(settings["submissions"]))
     todo = [s for s in students if s[0] not in book.finished]
     print(f"{len(students)} students, {len(students) - len(todo)} already graded, "
           f"{len(todo)} to grade", flush=True)

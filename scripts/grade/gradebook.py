@@ -27,10 +27,10 @@ from pathlib import Path
 
 from scratch_numpy.checkpoints import atomic_output
 from scripts.cli import UsageError
-from scripts.grade.judge import COLUMNS, Row, StudentResult, summary_counts
+from scripts.grade.columns import COLUMNS, SUMMARY_COLUMNS
+from scripts.grade.judge import Row, StudentResult, summary_counts
 from scripts.grade.site import page_name, write_site
 
-SUMMARY_COLUMNS = ("student", "passed", "failed", "not_implemented", "errors", "seconds")
 SETTINGS = "grade.json"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -26,10 +26,9 @@ from ref_torch.oracle.remote import Ended, RemoteRunner, Timeout, WorkerProcess
 from ref_torch.oracle.report import LABELS, OracleReport
 from ref_torch.oracle.user_code import TargetError
 from ref_torch.oracle.walk import check_target, file_error, plan_path
+from scripts.grade.columns import VERDICTS
 from scripts.grade.sandbox import Limits, Sandbox, with_limits, worker_argv
 
-COLUMNS = ("student", "file", "target", "kind", "verdict", "worst_error", "diagnosis", "seconds")
-VERDICTS = ("pass", "fail", "not_implemented", "error", "timeout", "killed", "usage")
 STARTUP_SECONDS = 60.0  # importing NumPy and torch in a fresh sandbox
 
 
@@ -81,17 +80,15 @@ def _line(row: Row) -> str:
 class Session:
     """The student's sandboxed worker, started again after one is killed."""
 
-    def __init__(self, student: str, submission: Path, sandbox: Sandbox, limits: Limits):
-        self.student, self.submission = student, submission
-        self.sandbox, self.limits = sandbox, limits
+    def __init__(self, submission: Path, sandbox: Sandbox, limits: Limits):
+        self.submission, self.sandbox, self.limits = submission, sandbox, limits
         self.runner: RemoteRunner | None = None
         self.loaded: dict[Path, str] = {}
         self.workdir = tempfile.TemporaryDirectory(prefix="cs231n-grade-")
 
     def start(self, deadline: float) -> RemoteRunner:
         if self.runner is None:
-            argv, env, offset = worker_argv(self.sandbox, self.submission, self.limits,
-                                            self.student)
+            argv, env, offset = worker_argv(self.sandbox, self.submission, self.limits)
             argv, preexec = with_limits(argv, self.limits)
             worker = WorkerProcess(argv, env, Path(self.workdir.name), preexec, offset)
             self.runner = RemoteRunner(worker, self.submission)
@@ -138,7 +135,7 @@ def grade_student(student: str, submission: Path, X=None, y=None, sandbox: Sandb
         why = str(exc).replace(str(submission), "the submission")  # not a temporary path
         add(stopped_row(student, "", "(submission)", "", "error", why, 0.0))
         return _finish(result, reports, start)
-    session = Session(student, submission, sandbox, limits)
+    session = Session(submission, sandbox, limits)
     try:
         for item in plan.found:
             shown = plan.shown(item)
@@ -159,9 +156,8 @@ def grade_student(student: str, submission: Path, X=None, y=None, sandbox: Sandb
                                     "needs the CIFAR-10 dev batch (set CIFAR10_DIR)", 0.0))
                     continue
                 try:
-                    module = session.load(item.file, deadline)
+                    module = session.load(item.file, deadline)  # the deadline is set there
                     runner = session.runner
-                    runner.deadline = deadline
                     report = check_target(module, target, X, y, shown, resolve=runner.resolve,
                                           bind=runner.bind, dtypes=dtypes, devices=["cpu"])
                     add(report_row(student, report), report)
@@ -186,15 +182,18 @@ def grade_student(student: str, submission: Path, X=None, y=None, sandbox: Sandb
 def _finish(result: StudentResult, reports: list[OracleReport], start: float) -> StudentResult:
     result.seconds = time.monotonic() - start
     lines = [_line(row) for row in result.rows]
-    counts = summary_counts(result.rows)
-    lines.append(f"\n{len(result.rows)} targets: " + ", ".join(
-        f"{n} {v.replace('_', ' ')}" for v, n in counts.items() if n) +
-        f" ({result.seconds:.1f} s)")
+    lines.append(f"\n{len(result.rows)} targets: {counts_text(result.rows)} "
+                 f"({result.seconds:.1f} s)")
     failing = [r for r in reports if r.verdict != "pass"]
     for report in failing:
         lines += ["", f"==== {report.file}: {report.target} ({report.verdict})", str(report)]
     result.report = "\n".join(lines)
     return result
+
+
+def counts_text(rows) -> str:
+    """``10 pass, 2 fail, 1 not implemented``: the verdicts that occur, in verdict order."""
+    return ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in summary_counts(rows).items() if n)
 
 
 def summary_counts(rows) -> dict:

@@ -30,6 +30,7 @@ per target and per student (``scripts/grade/judge.py``).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import resource
@@ -113,7 +114,7 @@ def sandbox_uid() -> int:
     return 200_000 + os.getpid()
 
 
-def bubblewrap_argv(bwrap: str, submission: Path, limits: Limits, student: str) -> tuple:
+def bubblewrap_argv(bwrap: str, submission: Path, limits: Limits) -> tuple:
     """``(argv, env)`` of a sandboxed worker for ``submission``."""
     system = ["--ro-bind", "/usr", "/usr"]
     for name in ("lib", "lib64", "bin", "sbin"):
@@ -143,7 +144,7 @@ def _setenv(env: dict) -> list[str]:
     return [a for k, v in env.items() for a in ("--setenv", k, v)]
 
 
-def plain_argv(submission: Path, limits: Limits) -> tuple:
+def plain_argv(submission: Path) -> tuple:
     """``(argv, env)`` without isolation: limits alone (see :func:`detect`)."""
     return [sys.executable, *WORKER, str(submission)], environment()
 
@@ -191,6 +192,7 @@ def _processes_of(uid: int) -> int:
     return count
 
 
+@functools.cache  # one trial run of bubblewrap per process, not one per student
 def detect(force_off: bool = False) -> Sandbox:
     """bubblewrap when it is installed and works here, else limits alone (with the reason)."""
     if force_off:
@@ -213,10 +215,10 @@ def detect(force_off: bool = False) -> Sandbox:
                    "/tmp, own pids and uid) + limits", bwrap)
 
 
-def worker_argv(sandbox: Sandbox, submission: Path, limits: Limits, student: str) -> tuple:
+def worker_argv(sandbox: Sandbox, submission: Path, limits: Limits) -> tuple:
     """``(argv, env, offset)``: bubblewrap exits ``offset + N`` when the worker dies of signal N."""
     if sandbox.isolated:
-        argv, env = bubblewrap_argv(sandbox.bwrap, submission, limits, student)
+        argv, env = bubblewrap_argv(sandbox.bwrap, submission, limits)
         return argv, env, 128
-    argv, env = plain_argv(submission, limits)
+    argv, env = plain_argv(submission)
     return argv, env, 0

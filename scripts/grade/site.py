@@ -21,9 +21,10 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-VERDICTS = ("pass", "fail", "not_implemented", "error", "timeout", "killed", "usage")
-SUMMARY_COLUMNS = ("passed", "failed", "not_implemented", "errors", "seconds")
-ROW_COLUMNS = ("file", "target", "kind", "verdict", "worst_error", "diagnosis", "seconds")
+from scripts.grade.columns import COLUMNS, SUMMARY_COLUMNS, VERDICTS
+
+CLASS_SHOWN = SUMMARY_COLUMNS[1:]  # after the student, the class table's first, linked column
+ROW_SHOWN = COLUMNS[1:]  # a student's page: the student is the page
 NUMERIC = {"passed", "failed", "not_implemented", "errors", "seconds", "worst_error"}
 TOP_MISTAKES = 10
 
@@ -173,7 +174,7 @@ def _write_atomic(path: Path, text: str) -> Path:
 
 def _index(rows, summary, students, header) -> str:
     by_student = {str(s.get("student", "")): s for s in summary}
-    columns = [c for c in SUMMARY_COLUMNS if any(c in s for s in summary)]
+    columns = [c for c in CLASS_SHOWN if any(c in s for s in summary)]
     columns += [c for s in summary for c in s if c != "student" and c not in columns]
     columns = list(dict.fromkeys(columns))
     table_rows = []
@@ -199,10 +200,10 @@ def _index(rows, summary, students, header) -> str:
 
 
 def _student_page(name: str, rows: list[dict], report: str) -> str:
-    body_rows = [f"<tr>{''.join(_cell(c, r.get(c, '')) for c in ROW_COLUMNS)}</tr>" for r in rows]
+    body_rows = [f"<tr>{''.join(_cell(c, r.get(c, '')) for c in ROW_SHOWN)}</tr>" for r in rows]
     return _page(f"Gradebook: {name}", (
         f'<p><a href="../index.html">&larr; class</a></p>\n<h1>{esc(name)}</h1>\n'
-        + _table(ROW_COLUMNS, body_rows) + f"\n<h2>Report</h2>\n<pre>{esc(report)}</pre>"))
+        + _table(ROW_SHOWN, body_rows) + f"\n<h2>Report</h2>\n<pre>{esc(report)}</pre>"))
 
 
 def write_site(out: Path, rows: list[dict], summary: list[dict], reports: dict[str, str],
