@@ -172,7 +172,7 @@ def torch_solver(num_iters, **kwargs):
     X, y, X_val, y_val = (torch.from_numpy(a) for a in synthetic())
     params = {"W": 1e-3 * torch.from_numpy(np.random.default_rng(1).standard_normal((D, C)))}
     return TorchSolver(params,
-                       lambda X_batch, y_batch: softmax_loss(params["W"], X_batch, y_batch, 0.0),
+                       lambda p, X_batch, y_batch: softmax_loss(p["W"], X_batch, y_batch, 0.0),
                        X, y, X_val, y_val, predict_fn=lambda X: (X @ params["W"]).argmax(dim=1),
                        learning_rate=0.5, batch_size=BATCH, num_iters=num_iters,
                        generator=torch.Generator().manual_seed(0), **kwargs)

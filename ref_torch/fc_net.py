@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ref_torch.devices import resolve_device, to_tensor, torch_dtype
-from ref_torch.layers import ACTIVATIONS, l2_term, predict_labels
+from ref_torch.layers import ACTIVATIONS, affine, l2_term, predict_labels
 from ref_torch.solver import Solver
-from ref_torch.two_layer_net import random_flips
+from ref_torch.two_layer_net import RandomFlips
 from ref_torch.validation import as_dtype, check_label_tensor, check_tensor
 from scratch_numpy.preprocessing import check_image_rows
 from scratch_numpy.validation import (check_array, check_has_rows, check_int, check_params, check_real,
@@ -42,8 +42,8 @@ def fc_scores(X, weights: list, biases: list, activation: str) -> torch.Tensor:
     act = ACTIVATIONS[activation]
     h = X
     for W, b in zip(weights[:-1], biases[:-1]):
-        h = act(h @ W + b)
-    return h @ weights[-1] + biases[-1]
+        h = act(affine(h, W, b))
+    return affine(h, weights[-1], biases[-1])
 
 
 def fc_loss(X, y, params: dict, activation: str, reg: float) -> torch.Tensor:
@@ -185,13 +185,13 @@ def train_fc_net(net: FullyConnectedNet, X, y, X_val, y_val, learning_rate=1e-3,
     # the L2 term is the solver's (see its docstring): the loss it differentiates is the data's
     weights = tuple(f"W{l}" for l in range(1, net.num_layers + 1))
     solver = Solver(
-        params, lambda X_batch, y_batch: fc_loss(X_batch, y_batch, params, net.activation, 0.0),
+        params, lambda p, X_batch, y_batch: fc_loss(X_batch, y_batch, p, net.activation, 0.0),
         X, y, X_val, y_val, predict_fn=net.predict, update_rule="sgd_momentum",
         l2=(net.reg, weights),
         learning_rate=learning_rate, momentum=momentum, lr_decay=learning_rate_decay,
         batch_size=batch_size, num_iters=num_iters,
         batches="epoch" if batch_indices is None else batch_indices, generator=generator,
-        augment=random_flips if augment_flip else None, monitor_size=monitor_size,
+        augment=RandomFlips if augment_flip else None, monitor_size=monitor_size,
         stop_at_val_acc=stop_at_val_acc, on_epoch=on_epoch, verbose=verbose, progress=progress,
         label=f"torch {device.type} fc {net.activation} {net.hidden_dims}", compile=compile)
     return solver.train()

@@ -10,7 +10,7 @@ respect to each input is exactly what ``*_backward(dout, cache)`` must return
 The public functions check their inputs as the NumPy twins do, with the same
 messages (``ref_torch/validation.py``); the loss layers also refuse a non-finite
 loss of finite scores. ``cross_entropy``, ``hinge`` and ``l2_term`` are the
-unchecked paths the losses and training loops build on.
+unchecked paths the losses and training loops build on, with ``affine``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ def affine_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.T
     """``x (N, ...) -> x.reshape(N, D) @ w (D, M) + b (M,)``."""
     check_affine_shapes(tuple(x.shape), tuple(w.shape), tuple(b.shape))
     return x.reshape(x.shape[0], -1) @ w + b
+
+
+def affine(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """:func:`affine_forward` of rows (N, D), unchecked: one GEMM with the bias as its
+    accumulator (``addmm``, as ``nn.Linear``), not a product and a second pass to add ``b``."""
+    return torch.addmm(b, x, w)
 
 
 def relu_forward(x: torch.Tensor) -> torch.Tensor:

@@ -74,7 +74,7 @@ class TorchLinearClassifier:
         generator = torch.Generator().manual_seed(0 if seed is None else seed)
         params = {}
         # Built first so that a refused option leaves the classifier untouched.
-        solver = Solver(params, lambda X_batch, y_batch: self.loss_fn(params["W"], X_batch, y_batch, reg),
+        solver = Solver(params, lambda p, X_batch, y_batch: self.loss_fn(p["W"], X_batch, y_batch, reg),
                         X_dev, y_dev, learning_rate=learning_rate, lr_decay=lr_decay,
                         decay_every=decay_every, batch_size=batch_size, num_iters=num_iters,
                         batches=(batch_indices if batch_indices is not None

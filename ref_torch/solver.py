@@ -1,36 +1,41 @@
 """The torch trainer: the NumPy solver's algorithm on cpu or cuda, written op for op.
 
 Twin of ``scratch_numpy/solver.py`` (read its docstring for the contract): a
-model is a dict of parameter tensors and ``loss_fn(X_batch, y_batch) ->``
-scalar tensor; autograd gives the gradients and the solver owns batching, the
-update rule (``"sgd"``, ``"sgd_momentum"``, written out rather than
-``torch.optim`` so that each step is the NumPy side's arithmetic), the decay,
-the history, the best parameters and divergence. The model-free bookkeeping
-(schedules, history record, divergence error) is ``scratch_numpy.training``,
-shared by both solvers.
+model is a dict of parameter tensors and ``loss_fn(params, X_batch, y_batch) ->``
+scalar tensor (the parameters passed in, so that ``torch.func`` can differentiate it);
+autograd gives the gradients and the solver owns batching, the update rule (``"sgd"``,
+``"sgd_momentum"``: CS231n's ``v = momentum v - lr g; p += v``, not ``torch.optim``'s
+momentum, which differs once the rate decays), the decay, the history, the best parameters
+and divergence. The model-free bookkeeping (schedules, history record, divergence error) is
+``scratch_numpy.training``, shared by both solvers.
 
 On a GPU: the data stay on the device (the caller moves them once), minibatch
 indices and flips are drawn there by a device generator, and the losses stay
 there until an epoch ends (no host sync per step, unless ``check_every_step``
-asks for one). The update of every parameter is one ``torch._foreach_*`` call per
-arithmetic operation (the same operations, in the same order, as one parameter at a
-time: the results are bit-identical, tested), not a few small kernels per parameter.
+asks for one). The update is ``torch._fused_sgd_`` (``torch.optim.SGD(fused=True)``'s
+kernel): the L2 gradient, the momentum and the step in one pass over each parameter, one
+call for the decayed weights and one for the rest, instead of several kernels per
+parameter; equal to the rule written one parameter at a time to a few ulps (tested).
 
 ``l2=(reg, names)``: the loss adds ``reg * sum_k |W_k|^2`` over those parameters and the
 solver, not autograd, takes care of it (``loss_fn`` is then the data loss alone): the value
 is the same sum of dot products ``ref_torch.layers.l2_term`` computes, and the gradient
-``2 reg W`` is written into a buffer allocated once and added in place to autograd's, which
-is bit-identical to autograd's own accumulation and spares a fresh weight-sized tensor (and
-the kernel zeroing its pages) per weight and step.
+``2 reg W`` is the fused update's weight decay, which spares autograd's fresh weight-sized
+tensor per weight and step and a pass to add it.
 
-``compile=True`` compiles the step with ``torch.compile``: the loss (its backward too,
-through AOTAutograd) as one function of the minibatch, and the update as another of the
-learning rate given as a tensor (so a decayed rate does not recompile), with the L2 term's
-gradient and value fused into its pass over the weights; the minibatch gather and flips
-stay eager (a few kernels). On CUDA both use ``mode="reduce-overhead"``: CUDA graphs replay
-each step's kernels in one launch. With ``check_every_step`` only the loss is compiled. The
-history, the divergence checks and the best-epoch bookkeeping are the eager path's; the
-values agree to float rounding, not bit for bit (the compiler fuses operations).
+``augment``: an object with ``draw(n, generator, device)`` (the random numbers of a
+minibatch of n rows) and ``apply(X_batch, draws)`` (``two_layer_net.RandomFlips``).
+
+``compile=True`` compiles the whole step with ``torch.compile``: gather the minibatch from
+the device-side permutation, apply the draws (drawn outside: a generator's draw is one
+kernel), forward, backward (``torch.func.grad_and_value``), the L2 term and the update,
+with the learning rate as a 0-d tensor (a decayed rate does not recompile). On CUDA it uses
+``mode="reduce-overhead"``: one CUDA graph replays the step's kernels with one launch;
+parameters, velocity and the training set are marked static so the graph reads and
+writes them in place. With ``check_every_step`` only the loss is compiled. The history,
+the divergence checks (on the device's losses, once an epoch) and the best-epoch
+bookkeeping are the eager path's; the values agree to float rounding, not bit for bit (the
+compiler fuses operations).
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ from ref_torch.validation import all_finite
 from scratch_numpy import training
 from scratch_numpy.progress import progress
 from scratch_numpy.training import TrainingDivergedError
+
+
+COMPILED_VARIANTS = 64  # compiled step variants one process keeps (dynamo's recompile limit)
 
 
 def _all_finite(tensors) -> bool:
@@ -109,75 +117,128 @@ class Solver(training.SolverOptions):
     # ---- one step -------------------------------------------------------------------------
 
     @torch.no_grad()
-    def _step(self, grads, lr: float) -> None:
-        """Apply the update rule; with check_every_step, commit only finite parameters."""
+    def _checked_step(self, grads, lr: float) -> None:
+        """check_every_step's update: computed aside, committed only when every parameter is
+        finite (the arithmetic of ``_update``, one parameter at a time)."""
         names = list(self.params)
-        if self.check_every_step:
-            if self.update_rule == "sgd":
-                # add(alpha=-lr), torch.optim.SGD's arithmetic for a plain step.
-                new = [torch.add(self.params[n], g, alpha=-lr) for n, g in zip(names, grads)]
-            else:
-                new = [self.params[n] + (self.momentum * self.velocity[n] - lr * g)
-                       for n, g in zip(names, grads)]
-            if not _all_finite(new):
-                raise FloatingPointError("the updated parameters are not finite")
-            for name, value in zip(names, new):
-                if self.update_rule == "sgd_momentum":
-                    self.velocity[name] = value - self.params[name]
-                self.params[name] = value.requires_grad_(True)
-            return
-        self._update(list(self.params.values()), list(self.velocity.values()), list(grads), lr)
-
-    def _update(self, params: list, velocity: list, grads: list, lr) -> None:
-        """The update of every parameter at once: ``p -= lr * g`` (sgd) or ``v = momentum * v
-        - lr * g; p += v`` (sgd_momentum), each operation one foreach call over the list
-        (``grads`` are used up: scaled in place)."""
         if self.update_rule == "sgd":
-            torch._foreach_add_(params, grads, alpha=-lr)
-            return
-        torch._foreach_mul_(velocity, self.momentum)
-        torch._foreach_mul_(grads, lr)  # the gradients are the solver's own: no temporary
-        torch._foreach_sub_(velocity, grads)
-        torch._foreach_add_(params, velocity)
+            # add(alpha=-lr), torch.optim.SGD's arithmetic for a plain step.
+            new = [torch.add(self.params[n], g, alpha=-lr) for n, g in zip(names, grads)]
+        else:
+            new = [self.params[n] + (self.momentum * self.velocity[n] - lr * g)
+                   for n, g in zip(names, grads)]
+        if not _all_finite(new):
+            raise FloatingPointError("the updated parameters are not finite")
+        for name, value in zip(names, new):
+            if self.update_rule == "sgd_momentum":
+                self.velocity[name] = value - self.params[name]
+            self.params[name] = value.requires_grad_(True)
+
+    @torch.no_grad()
+    def _update(self, grads: list, lr: float) -> None:
+        """The update of every parameter, the L2 gradient ``2 reg W`` of the decayed ones
+        included, as one fused kernel per group (decayed or not): ``torch._fused_sgd_``, the
+        kernel of ``torch.optim.SGD(fused=True)``, one pass over each parameter (after one over
+        the gradients to scale them, with momentum).
+
+        * sgd: ``p -= lr (g + 2 reg W)``;
+        * sgd_momentum: ``v = momentum v - lr (g + 2 reg W); p += v``. The kernel's momentum
+          is torch's (``b = momentum b + g'; p -= lr' b``); given ``g' = -lr g`` (the
+          gradients, the solver's own, scaled in place), a decay ``-lr 2 reg`` and ``lr' = -1``
+          it is exactly the rule above with ``b = v``: the velocity stays CS231n's, so a
+          decayed rate applies to new gradients only, as on the NumPy side.
+        """
+        params, velocity = list(self.params.values()), list(self.velocity.values())
+        momentum = self.update_rule == "sgd_momentum"
+        if momentum:
+            torch._foreach_mul_(grads, -lr)
+        kernel_lr = -1.0 if momentum else lr
+        decay = 2 * self.l2_reg * (-lr if momentum else 1.0)
+        for group, weight_decay in ((self._groups[True], decay), (self._groups[False], 0.0)):
+            if not group:
+                continue
+            torch._fused_sgd_(
+                [params[i] for i in group], [grads[i] for i in group],
+                [velocity[i] for i in group] if momentum and self.momentum else [],
+                weight_decay=weight_decay, momentum=self.momentum if momentum else 0.0,
+                lr=kernel_lr, dampening=0.0, nesterov=False, maximize=False, is_first_step=False)
+
+    @torch.no_grad()
+    def _l2_value(self) -> torch.Tensor:
+        """``sum_k |W_k|^2`` over the decayed weights: one dot product each (one read)."""
+        return sum(torch.dot(self.params[n].reshape(-1), self.params[n].reshape(-1))
+                   for n in self.l2_names)
 
     def _mode(self):
         return "reduce-overhead" if self.device.type == "cuda" else None
 
-    def _compiled_update(self):
-        """The update compiled (see the module docstring); it takes the learning rate as a
-        0-d tensor on the device and returns the L2 term's ``sum |W|^2`` before the step (0
-        without ``l2``), read in the update's own pass over the weights."""
-        momentum, sgd = self.momentum, self.update_rule == "sgd"
-        decayed = [name in self.l2_names for name in self.params]
-        twice_reg = 2 * self.l2_reg
+    def _compiled_step(self):
+        """One whole training step as one compiled function (see the module docstring):
+        ``step(params, velocity, X, y, idx, draws, lr, reg, momentum) -> loss`` gathers the
+        minibatch ``X[idx]`` on the device, applies the augmentation's ``draws``,
+        differentiates the data loss with ``torch.func.grad_and_value``, and updates
+        ``params`` and ``velocity`` in place (``_update``'s rule, the L2 gradient included);
+        the loss it returns has the L2 value of the weights before the step. The rate, reg
+        and momentum are 0-d tensors on the device: a decayed rate, or the next trial of a
+        sweep, is a new value, not a new constant to compile for."""
+        loss_fn, augment, decayed, sgd = self.loss_fn, self.augment, self.l2_names, \
+            self.update_rule == "sgd"
 
-        @torch.no_grad()
-        def update(params, velocity, grads, lr):
-            # sum |W|^2 of the weights before the step, read in the same pass as the update
-            squares = sum((p * p).sum() for p, d in zip(params, decayed) if d)
-            grads = [g + twice_reg * p if d else g for g, p, d in zip(grads, params, decayed)]
-            scaled = torch._foreach_mul(grads, lr)
-            if sgd:
-                torch._foreach_sub_(params, scaled)
-            else:
-                torch._foreach_mul_(velocity, momentum)
-                torch._foreach_sub_(velocity, scaled)
-                torch._foreach_add_(params, velocity)
-            return squares
+        @torch.no_grad()  # torch.func differentiates inside; nothing outside records a graph
+        def step(params, velocity, X, y, idx, draws, lr, reg, momentum):
+            X_batch = X[idx] if augment is None else augment.apply(X[idx], draws)
+            grads, loss = torch.func.grad_and_value(loss_fn)(params, X_batch, y[idx])
+            # sum |W|^2 before the step, by rows then over rows: the compiler sums more than
+            # 4096 float32 terms through a slower, compensated accumulator
+            squares = [(params[name] * params[name]).sum(dim=-1).sum() for name in decayed]
+            for name, p in params.items():
+                # lr (g + 2 reg W) as lr g + (2 reg lr) W: "gradient + tensor" would become a
+                # GEMM accumulating into a copy of 2 reg W, two extra passes over each weight
+                delta = lr * grads[name] + (2 * reg * lr) * p if name in decayed else lr * grads[name]
+                if sgd:
+                    p.sub_(delta)
+                else:
+                    velocity[name].mul_(momentum).sub_(delta)
+                    p.add_(velocity[name])
+            return loss + reg * sum(squares) if squares else loss
 
-        return torch.compile(update, mode=self._mode(), dynamic=False)
+        return torch.compile(step, mode=self._mode(), dynamic=False)
 
-    def _add_l2(self, loss, grads: list, buffers: dict) -> torch.Tensor:
-        """The L2 term's value added to ``loss`` and its gradient ``2 reg W`` to ``grads``
-        (in place, through ``buffers``: the rounding of autograd's ``g + 2 reg W``)."""
+    def _eager_step(self, it: int, idx, lr: float, loss_fn) -> None:
+        """One step through autograd: the loss of the (augmented) minibatch, its gradients, the
+        update (``_update``, or ``_checked_step`` with its per-step check)."""
+        X_batch = self.X[idx]
+        if self.augment is not None:
+            X_batch = self.augment.apply(X_batch, self.augment.draw(len(idx), self.generator,
+                                                                    self.device))
+        loss = loss_fn(self.params, X_batch, self.y[idx])
+        grads = list(torch.autograd.grad(loss, list(self.params.values())))
+        if not self.check_every_step:
+            squares = self._l2_value() if self.l2_names else None  # before the step
+            self._update(grads, lr)
+            self._losses[it] = (loss.detach() + self.l2_reg * squares if self.l2_names
+                                else loss.detach())
+            return
+        if self.l2_names:  # the loss of this step, before its update may fail
+            loss = self._add_l2(loss, grads)
+        self._losses[it] = loss.detach()
+        self._sync_losses(it + 1)
+        if self.verbose and self.print_every and it % self.print_every == 0:
+            print(f"iteration {it} / {self.num_iters}: loss {float(loss):f}")
+        try:
+            self._checked_step(grads, lr)
+        except FloatingPointError as exc:
+            raise self._diverged(it, str(exc)) from None
+
+    def _add_l2(self, loss, grads: list) -> torch.Tensor:
+        """check_every_step's L2 term: its value added to ``loss``, its gradient to ``grads``
+        (``g + 2 reg W``: the rounding of autograd's on the whole loss)."""
         names = list(self.params)
         with torch.no_grad():
-            total = sum(torch.dot(self.params[n].reshape(-1), self.params[n].reshape(-1))
-                        for n in self.l2_names)
             for name in self.l2_names:
-                torch.mul(self.params[name], 2 * self.l2_reg, out=buffers[name])
-                grads[names.index(name)].add_(buffers[name])
-        return loss.detach() + self.l2_reg * total
+                i = names.index(name)
+                grads[i] = grads[i] + self.params[name] * (2 * self.l2_reg)
+            return loss.detach() + self.l2_reg * self._l2_value()
 
     # ---- epochs ---------------------------------------------------------------------------
 
@@ -232,63 +293,71 @@ class Solver(training.SolverOptions):
         self._synced = upto
 
     def train(self) -> dict:
-        """Run all steps; returns the history dict (``scratch_numpy.training.new_history``)."""
+        """Run all steps; returns the history dict (``scratch_numpy.training.new_history``).
+        The parameters require grad afterwards, as autograd's path leaves them."""
         validating = self.X_val is not None
         metric_names = self.epoch_metrics().keys() if validating and self.epoch_metrics else ()
         self.history = training.new_history(metric_names)
+        # check_every_step keeps its eager step (it commits only finite parameters): only its
+        # loss is compiled
+        whole_step = self._compiled_step() if self.compile and not self.check_every_step else None
+        loss_fn = torch.compile(self.loss_fn, mode=self._mode(), dynamic=False) \
+            if self.compile and whole_step is None else self.loss_fn
+        # torch.func differentiates the compiled step itself: parameters that required grad
+        # would make the compiler write every update to a copy and copy it back
         for p in self.params.values():
-            p.requires_grad_(True)
+            p.requires_grad_(whole_step is None)
         self.best_params = {k: p.detach().clone() for k, p in self.params.items()}
         self.velocity = {k: torch.zeros_like(p, requires_grad=False) for k, p in self.params.items()}
+        names = list(self.params)
+        self._groups = {decayed: [i for i, name in enumerate(names)
+                                  if (name in self.l2_names) == decayed] for decayed in (True, False)}
         # Losses stay on the device until an epoch ends: no host sync per step.
         first = next(iter(self.params.values()))
         self._losses = torch.empty(self.num_iters, dtype=first.dtype, device=self.device)
         self._synced = 0
         self.clock = training.TrainingClock()
+        try:
+            if validating:
+                self._record(0, 0.0, self.learning_rate)
+            # each architecture, dtype and batch size is a variant of the compiled step: a sweep
+            # trains many in one process, and past dynamo's default of 8 it runs them eagerly
+            limit = max(torch._dynamo.config.recompile_limit, COMPILED_VARIANTS)
+            with torch._dynamo.config.patch(recompile_limit=limit):
+                self._run(whole_step, loss_fn, validating)
+        finally:
+            for p in self.params.values():
+                p.requires_grad_(True)
         if validating:
-            self._record(0, 0.0, self.learning_rate)
+            self._restore_best()
+        return self.history
+
+    def _run(self, whole_step, loss_fn, validating: bool) -> None:
+        """The steps, with the end-of-epoch checks and records; stops early on request."""
+        lr, reg, momentum = (torch.tensor(value, dtype=self._losses.dtype, device=self.device)
+                             for value in (0.0, self.l2_reg, self.momentum))
+        cuda_graphs = whole_step is not None and self.device.type == "cuda"
+        if cuda_graphs:
+            # Fixed addresses let a CUDA graph read the data and write the parameters where they
+            # are (a graph is not used for a function that mutates inputs it must copy, and the
+            # training set would be copied in at every replay). Unguarded: a sweep's next trial,
+            # with tensors of its own, re-records the graph; it does not recompile.
+            for tensor in (*self.params.values(), *self.velocity.values(), self.X, self.y):
+                torch._dynamo.mark_static_address(tensor)
         steps = progress(zip(range(self.num_iters), self.batches), self.label,
                          total=self.num_iters, enabled=self.progress)
-        # check_every_step keeps its eager update (it commits only finite parameters)
-        compiled = self.compile and not self.check_every_step
-        loss_fn = torch.compile(self.loss_fn, mode=self._mode(), dynamic=False) \
-            if self.compile else self.loss_fn
-        update = self._compiled_update() if compiled else None
-        if compiled and self.device.type == "cuda":
-            # The update writes into these in place: fixed addresses let CUDA graphs replay it
-            # (a graph is not used for a function that mutates inputs it must copy).
-            for tensor in (*self.params.values(), *self.velocity.values()):
-                torch._dynamo.mark_static_address(tensor)
-        lr_tensor = torch.zeros((), dtype=first.dtype, device=self.device)
-        # the compiled update adds the L2 gradient itself, fused
-        l2_buffers = {} if compiled else {n: torch.empty_like(self.params[n])
-                                          for n in self.l2_names}
         for it, idx in steps:
-            lr = training.learning_rate_at(self.learning_rate, self.lr_decay, self.decay_every, it)
-            X_batch = self.X[idx]
-            if self.augment is not None:
-                X_batch = self.augment(X_batch, self.generator)
-            loss = loss_fn(X_batch, self.y[idx])
-            grads = list(torch.autograd.grad(loss, list(self.params.values())))
-            if self.l2_names and not compiled:
-                loss = self._add_l2(loss, grads, l2_buffers)
-            if self.check_every_step:  # the loss of this step before its update may fail
-                self._losses[it] = loss.detach()
-                self._sync_losses(it + 1)
-                if self.verbose and self.print_every and it % self.print_every == 0:
-                    print(f"iteration {it} / {self.num_iters}: loss {float(loss):f}")
-            try:
-                if compiled:
-                    lr_tensor.fill_(lr)  # a value, not a new constant: no recompile
-                    squares = update(list(self.params.values()), list(self.velocity.values()),
-                                     grads, lr_tensor)
-                    loss = loss.detach() + self.l2_reg * squares if self.l2_names else loss
-                else:
-                    self._step(grads, lr)
-            except FloatingPointError as exc:
-                raise self._diverged(it, str(exc)) from None
-            if not self.check_every_step:
-                self._losses[it] = loss.detach()
+            rate = training.learning_rate_at(self.learning_rate, self.lr_decay, self.decay_every, it)
+            if whole_step is not None:
+                draws = (None if self.augment is None
+                         else self.augment.draw(len(idx), self.generator, self.device))
+                lr.fill_(rate)  # a value, not a new constant: no recompile
+                if cuda_graphs:  # the last step's outputs are read: the next replay may reuse them
+                    torch.compiler.cudagraph_mark_step_begin()
+                self._losses[it] = whole_step(self.params, self.velocity, self.X, self.y, idx,
+                                              draws, lr, reg, momentum)
+            else:
+                self._eager_step(it, idx, rate, loss_fn)
             done = it + 1
             if done % self.per_epoch == 0 or done == self.num_iters:
                 self._sync_losses(done)
@@ -299,7 +368,4 @@ class Solver(training.SolverOptions):
                                                         self.decay_every, done)
                     self._record(it, done / self.per_epoch, next_lr)
                     if self._stop_requested():
-                        break
-        if validating:
-            self._restore_best()
-        return self.history
+                        return

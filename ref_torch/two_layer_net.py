@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ref_torch.devices import resolve_device, to_tensor, torch_dtype
-from ref_torch.layers import ACTIVATIONS, l2_term, predict_labels
+from ref_torch.layers import ACTIVATIONS, affine, l2_term, predict_labels
 from ref_torch.solver import Solver
 from ref_torch.validation import as_dtype, check_finite_loss, check_label_tensor, check_tensor
 from scratch_numpy.data import IMAGE_SHAPE
@@ -38,7 +38,7 @@ SATURATION_THRESHOLD = 0.01  # same definition of a saturated unit as the NumPy 
 
 def scores_of(X, W1, b1, W2, b2, activation: str):
     """``act(X @ W1 + b1) @ W2 + b2`` (N, C)."""
-    return ACTIVATIONS[activation](X @ W1 + b1) @ W2 + b2
+    return affine(ACTIVATIONS[activation](affine(X, W1, b1)), W2, b2)
 
 
 def net_loss(X, y, W1, b1, W2, b2, activation: str, reg: float):
@@ -143,11 +143,32 @@ def _flip_rows(X: torch.Tensor) -> torch.Tensor:
     return X.reshape(-1, *IMAGE_SHAPE).flip(2).reshape(X.shape)
 
 
+class RandomFlips:
+    """The solver's ``augment``: mirror each row with probability 1/2, in two parts so that a
+    compiled step fuses the second into its gather of the minibatch: ``draw`` the coins on the
+    device (no host sync), ``apply`` them by a select (no row count to read back)."""
+
+    @staticmethod
+    def draw(n: int, generator: torch.Generator, device) -> torch.Tensor:
+        return torch.rand(n, generator=generator, device=device) < 0.5
+
+    @staticmethod
+    def apply(X_batch: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+        if not torch.compiler.is_compiling():  # eagerly, a select of the flipped copy is fastest
+            return torch.where(flips[:, None], _flip_rows(X_batch), X_batch)
+        # compiled: each pixel read from its column in one indexed pass, which the compiler
+        # vectorizes (it computes a select's two sides element by element), 4x faster on a CPU
+        height, width, channels = IMAGE_SHAPE
+        columns = torch.arange(width, device=X_batch.device)
+        source = torch.where(flips[:, None], columns.flip(0), columns)  # (N, W)
+        images = X_batch.reshape(-1, height, width, channels)
+        index = source[:, None, :, None].expand(-1, height, width, channels)
+        return torch.gather(images, 2, index).reshape(X_batch.shape)
+
+
 def random_flips(X_batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mirror a random half of the rows (each with probability 1/2), drawn on the batch's device.
-    A select rather than a masked assignment: no row count to read back, so no host sync."""
-    flip = torch.rand(len(X_batch), generator=generator, device=X_batch.device) < 0.5
-    return torch.where(flip[:, None], _flip_rows(X_batch), X_batch)
+    """Mirror a random half of the rows (each with probability 1/2), drawn on the batch's device."""
+    return RandomFlips.apply(X_batch, RandomFlips.draw(len(X_batch), generator, X_batch.device))
 
 
 def train_net(net: TwoLayerNet, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
@@ -179,14 +200,14 @@ def train_net(net: TwoLayerNet, X, y, X_val, y_val, learning_rate=1e-3, learning
 
     # the L2 term is the solver's (see its docstring): the loss it differentiates is the data's
     solver = Solver(
-        params, lambda X_batch, y_batch: net_loss(X_batch, y_batch, *params.values(),
-                                                  net.activation, 0.0),
+        params, lambda p, X_batch, y_batch: net_loss(X_batch, y_batch, p["W1"], p["b1"], p["W2"],
+                                                     p["b2"], net.activation, 0.0),
         X, y, X_val, y_val, predict_fn=net.predict, update_rule="sgd_momentum",
         l2=(reg, ("W1", "W2")),
         learning_rate=learning_rate, momentum=momentum, lr_decay=learning_rate_decay,
         batch_size=batch_size, num_iters=num_iters,
         batches="epoch" if batch_indices is None else batch_indices, generator=generator,
-        augment=random_flips if augment_flip else None, monitor_size=monitor_size,
+        augment=RandomFlips if augment_flip else None, monitor_size=monitor_size,
         epoch_metrics=unit_fractions, stop_at_val_acc=stop_at_val_acc, on_epoch=on_epoch,
         verbose=verbose, progress=progress, compile=compile,
         label=f"torch {device.type} {net.activation} H={net.W1.shape[1]}")

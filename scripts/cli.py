@@ -122,6 +122,14 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    """A number in (0, 1], such as an accuracy to reach."""
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text}")
+    return value
+
+
 def device_name(text: str) -> str:
     """A torch device this machine has: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``."""
     try:

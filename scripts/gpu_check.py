@@ -9,7 +9,9 @@ float32 (the main job's parity section), one full two-layer training on cuda
 and the same command on the CPU, the two-layer epoch benchmark (NumPy, torch
 cpu, torch cuda), full-scale kNN on cuda against the float64 CPU
 reference, the torch-step benchmark (idiomatic PyTorch, the twins eager and compiled,
-images/s), the compiled fully-connected training, and 8 compiled sweep trials sharing
+images/s), the time the compiled fully-connected twin takes to 58% test accuracy (all of
+CIFAR-10 needed: on the first batch alone it reports how far it got), the compiled
+fully-connected training, and 8 compiled sweep trials sharing
 one GPU against the same 8 one after another. It writes ``gpu_check.md`` (each step's status, time and final
 table) and one log per step into ``--out`` ($OUT when set, else
 ``reports/gpu_check``). Exit status 0 when every step passed, 1 when one
@@ -81,6 +83,9 @@ def steps(out: Path, quick: bool) -> list[Step]:
         Step("torch_step_bench", python("-m", "scripts.bench_torch_step", "--repeats",
                                         "2" if quick else "3"), 600,
              "images/s: idiomatic PyTorch, the twin eager, the twin compiled; GEMM bound"),
+        Step("time_to_58_cuda", python("-m", "scripts.bench_torch_step", "--devices", "cuda",
+                                       "--repeats", "1", "--time-to", "0.58"), 600,
+             "seconds of compiled training until the fully-connected twin's test accuracy is 58%"),
         Step("fc_net_train_cuda_compiled", python(
             "-m", "scripts.fc_net", "train", "--backend", "torch", "--device", "cuda", "--compile",
             "--epochs", "2" if quick else "30", "--out", str(out / "fc_net_cuda_compiled")), 600,
