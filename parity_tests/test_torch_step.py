@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch._dynamo.utils import counters
 
 from ref_torch.fc_net import FullyConnectedNet, train_fc_net
 from ref_torch.layers import l2_term
@@ -84,6 +85,36 @@ def test_the_fused_update_is_the_rule_to_rounding_and_a_wrong_rule_fails(rule, m
                 torch.testing.assert_close(got_t, wrong_t, **tol)
 
 
+def test_the_fused_update_takes_gradients_in_any_layout():
+    """autograd may return a transposed gradient (``W.t()`` in the loss) or an expanded one
+    (``c.sum()``); the fused kernel walks a gradient as if laid out like its parameter, so the
+    solver hands it one so laid out. Trained against the rule written out with autograd."""
+    X, y, X_val, y_val = small_problem(200)
+    order = np.arange(200).reshape(2, 100)
+
+    def loss(p, X_b, y_b):
+        return F.cross_entropy(X_b @ p["W"].t() + p["b"], y_b) + 1e-2 * p["c"].sum()
+
+    gen = torch.Generator().manual_seed(2)
+    start = {"W": 1e-3 * torch.randn(10, 3072, generator=gen), "b": torch.zeros(10),
+             "c": torch.ones(3)}
+    params = {k: v.clone() for k, v in start.items()}
+    on_epoch, snapshots = epoch_snapshots(params)
+    Solver(params, loss, X, y, X_val, y_val, predict_fn=lambda rows: (rows @ params["W"].t()).argmax(1),
+           update_rule="sgd_momentum", momentum=0.9, learning_rate=1e-2, batch_size=100,
+           num_iters=2, batches=order, l2=(0.1, ("W",)), on_epoch=on_epoch).train()
+    plain = {k: v.clone().requires_grad_() for k, v in start.items()}
+    velocity = {k: torch.zeros_like(v) for k, v in start.items()}
+    for idx in torch.as_tensor(order):
+        total = loss(plain, X[idx], y[idx]) + 0.1 * (plain["W"] * plain["W"]).sum()
+        with torch.no_grad():
+            for (name, p), g in zip(plain.items(), torch.autograd.grad(total, list(plain.values()))):
+                velocity[name].mul_(0.9).sub_(1e-2 * g)
+                p.add_(velocity[name])
+    for name in start:
+        torch.testing.assert_close(snapshots[-1][name], plain[name].detach(), rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_the_l2_gradient_is_bit_identical_and_its_value_equal_to_rounding(dtype):
     weights = tensors(4, [(300, 100), (100, 10)], dtype)
@@ -107,6 +138,12 @@ def test_flips_by_select_equal_flips_by_masked_assignment():
     assert torch.equal(random_flips(X.clone(), torch.Generator().manual_seed(9)), old)
 
 
+def test_an_augment_without_draw_and_apply_is_refused():
+    X, y, _, _ = small_problem(200)
+    with pytest.raises(TypeError, match=r"draw\(n, generator, device\).*RandomFlips"):
+        Solver({}, lambda p, X_b, y_b: 0.0, X, y, augment=random_flips, check_every_step=True)
+
+
 def test_compiled_flips_equal_eager_flips():
     """The compiled step reads flipped pixels by index, the eager one selects a flipped copy."""
     X = tensors(6, [(16, 3072)])[0]
@@ -123,29 +160,50 @@ def small_problem(rows=400, seed=0):
     return X, y, X[:100], y[:100]
 
 
+def epoch_snapshots(params: dict):
+    """(on_epoch hook, list): the list holds a copy of ``params`` as they start, and the hook
+    appends one after every epoch, so that a test compares the trained parameters, not the
+    best epoch's the solver restores."""
+    snapshots = [{name: p.detach().clone() for name, p in params.items()}]
+
+    def on_epoch(history) -> bool:
+        snapshots.append({name: p.detach().clone() for name, p in params.items()})
+        return False
+
+    return on_epoch, snapshots
+
+
 def train_small(compile, lr=1e-2, num_iters=6, model="fc", reg=1e-3, momentum=0.9, device="cpu"):
+    """(net, history, parameters after the last epoch)."""
     X, y, X_val, y_val = small_problem()
     kwargs = dict(learning_rate=lr, num_iters=num_iters, batch_size=100, momentum=momentum,
                   seed=0, augment_flip=True, monitor_size=100, compile=compile)
     if model == "fc":
         net = FullyConnectedNet([40, 30], 3072, 10, reg=reg, seed=0, device=device)
-        history = train_fc_net(net, X, y, X_val, y_val, **kwargs)
+        on_epoch, snapshots = epoch_snapshots(net.param_dict)
+        history = train_fc_net(net, X, y, X_val, y_val, on_epoch=on_epoch, **kwargs)
     else:
         net = TwoLayerNet(3072, 40, 10, std=1e-2, seed=0, device=device)
-        history = train_net(net, X, y, X_val, y_val, reg=reg, **kwargs)
-    return net, history
+        on_epoch, snapshots = epoch_snapshots(dict(net.named_parameters()))
+        history = train_net(net, X, y, X_val, y_val, reg=reg, on_epoch=on_epoch, **kwargs)
+    return net, history, snapshots
 
 
 @pytest.mark.parametrize("model", ["fc", "two_layer"])
 def test_compiled_training_matches_eager_training(model, device):
-    """On CUDA the compiled step is a CUDA graph replayed once per step."""
-    eager_net, eager = train_small(False, model=model, device=device)
-    compiled_net, compiled = train_small(True, model=model, device=device)
+    """The parameters after the last epoch (not the best epoch's, which the solver restores)
+    and every loss. On CUDA the compiled step is a CUDA graph replayed once per step: none
+    skipped."""
+    _, eager, eager_snapshots = train_small(False, model=model, device=device)
+    skips = counters["inductor"]["cudagraph_skips"]
+    _, compiled, compiled_snapshots = train_small(True, model=model, device=device)
+    assert counters["inductor"]["cudagraph_skips"] == skips
     assert compiled.keys() == eager.keys()
     np.testing.assert_allclose(compiled["loss_history"], eager["loss_history"], rtol=1e-4)
     assert len(compiled["val_acc_history"]) == len(eager["val_acc_history"])
-    for (name, p), q in zip(eager_net.named_parameters(), compiled_net.parameters()):
-        torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-6, msg=name)
+    for name, p in eager_snapshots[-1].items():
+        assert not torch.equal(p, eager_snapshots[0][name]), name  # trained: a real comparison
+        torch.testing.assert_close(compiled_snapshots[-1][name], p, rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_the_next_trial_of_a_sweep_reuses_the_compiled_step(device):
@@ -153,7 +211,7 @@ def test_the_next_trial_of_a_sweep_reuses_the_compiled_step(device):
     parameters require grad again afterwards, as after eager training."""
     train_small(True, device=device)
     with torch._dynamo.config.patch(error_on_recompile=True):
-        net, _ = train_small(True, lr=3e-2, reg=5e-2, momentum=0.5, device=device)
+        net, _, _ = train_small(True, lr=3e-2, reg=5e-2, momentum=0.5, device=device)
     assert all(p.requires_grad for p in net.parameters())
 
 
@@ -167,12 +225,14 @@ def test_the_compiled_step_follows_the_solvers_rule_and_decay(rule, device):
         gen = torch.Generator().manual_seed(1)
         params = {"W": 1e-3 * torch.randn(3072, 10, generator=gen).to(device),
                   "b": torch.zeros(10, device=device)}
+        on_epoch, snapshots = epoch_snapshots(params)
         solver = Solver(params, lambda p, X_b, y_b: F.cross_entropy(X_b @ p["W"] + p["b"], y_b),
                         X, y, X_val, y_val, predict_fn=lambda rows: (rows @ params["W"]).argmax(1),
                         update_rule=rule, momentum=0.9, learning_rate=1e-2, lr_decay=0.5,
                         batch_size=50, num_iters=12, l2=(0.1, ("W",)),
-                        generator=torch.Generator(device=device).manual_seed(0), compile=compile)
-        return solver.train(), params
+                        generator=torch.Generator(device=device).manual_seed(0), compile=compile,
+                        on_epoch=on_epoch)
+        return solver.train(), snapshots[-1]  # the last epoch's, not the best one's
 
     (eager, eager_params), (compiled, compiled_params) = run(False), run(True)
     np.testing.assert_allclose(compiled["loss_history"], eager["loss_history"], rtol=1e-5)

@@ -26,10 +26,11 @@ tensor per weight and step and a pass to add it.
 ``augment``: an object with ``draw(n, generator, device)`` (the random numbers of a
 minibatch of n rows) and ``apply(X_batch, draws)`` (``two_layer_net.RandomFlips``).
 
-``compile=True`` compiles the whole step with ``torch.compile``: gather the minibatch from
-the device-side permutation, apply the draws (drawn outside: a generator's draw is one
-kernel), forward, backward (``torch.func.grad_and_value``), the L2 term and the update,
-with the learning rate as a 0-d tensor (a decayed rate does not recompile). On CUDA it uses
+``compile=True`` compiles the whole step with ``torch.compile``, as one graph (a graph break
+is an error): gather the minibatch from the device-side permutation, apply the draws (drawn
+outside: a generator's draw is one kernel), forward, backward (``torch.func.grad_and_value``),
+the L2 term and the update, with the learning rate, reg and momentum as 0-d tensors (a
+decayed rate, or a sweep's next trial, does not recompile). On CUDA it uses
 ``mode="reduce-overhead"``: one CUDA graph replays the step's kernels with one launch;
 parameters, velocity and the training set are marked static so the graph reads and
 writes them in place. With ``check_every_step`` only the loss is compiled. The history,
@@ -71,7 +72,7 @@ class Solver(training.SolverOptions):
 
     def __init__(self, params: dict, loss_fn: Callable, X, y, X_val=None, y_val=None, *,
                  predict_fn: Callable | None = None, batches="epoch", generator=None,
-                 augment: Callable | None = None, monitor_size=1000,
+                 augment=None, monitor_size=1000,
                  epoch_metrics: Callable[[], dict] | None = None, compile: bool = False,
                  l2: tuple[float, tuple[str, ...]] | None = None, **options):
         self._set_options(X.shape[0], None if X_val is None else X_val.shape[0],
@@ -82,6 +83,10 @@ class Solver(training.SolverOptions):
         self.num_train = X.shape[0]
         self.generator = generator if generator is not None else torch.Generator(device=self.device)
         self.batches = self._batch_source(batches)
+        if augment is not None and not (callable(getattr(augment, "draw", None))
+                                        and callable(getattr(augment, "apply", None))):
+            raise TypeError("augment must have draw(n, generator, device) and "
+                            f"apply(X_batch, draws), as two_layer_net.RandomFlips; got {augment!r}")
         self.augment, self.epoch_metrics = augment, epoch_metrics
         self.compile = bool(compile)
         self.l2_reg, self.l2_names = l2 if l2 is not None and l2[0] != 0 else (0.0, ())
@@ -149,6 +154,10 @@ class Solver(training.SolverOptions):
           decayed rate applies to new gradients only, as on the NumPy side.
         """
         params, velocity = list(self.params.values()), list(self.velocity.values())
+        # the kernel walks a gradient as if laid out like its parameter; autograd may return
+        # another layout (a transposed or an expanded gradient)
+        grads = [g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)
+                 for g, p in zip(grads, params)]
         momentum = self.update_rule == "sgd_momentum"
         if momentum:
             torch._foreach_mul_(grads, -lr)
@@ -202,7 +211,9 @@ class Solver(training.SolverOptions):
                     p.add_(velocity[name])
             return loss + reg * sum(squares) if squares else loss
 
-        return torch.compile(step, mode=self._mode(), dynamic=False)
+        # one graph, or an error saying where it breaks: on CUDA a break would split the step's
+        # CUDA graph in two with Python between
+        return torch.compile(step, mode=self._mode(), dynamic=False, fullgraph=True)
 
     def _eager_step(self, it: int, idx, lr: float, loss_fn) -> None:
         """One step through autograd: the loss of the (augmented) minibatch, its gradients, the
@@ -342,7 +353,8 @@ class Solver(training.SolverOptions):
             # are (a graph is not used for a function that mutates inputs it must copy, and the
             # training set would be copied in at every replay). Unguarded: a sweep's next trial,
             # with tensors of its own, re-records the graph; it does not recompile.
-            for tensor in (*self.params.values(), *self.velocity.values(), self.X, self.y):
+            for tensor in (*self.params.values(), *self.velocity.values(), self.X, self.y,
+                           lr, reg, momentum):
                 torch._dynamo.mark_static_address(tensor)
         steps = progress(zip(range(self.num_iters), self.batches), self.label,
                          total=self.num_iters, enabled=self.progress)

@@ -78,6 +78,17 @@ def run_trial(config: dict, data_ref, settings: dict) -> None:
                      "best_val_acc": exc.history["best_val_acc"] if recorded else math.nan,
                      "epochs": exc.iteration * config["batch_size"] / len(data.y_train),
                      "diverged": True, "message": str(exc), **common})
+    finally:
+        release_cuda_graphs(settings)
+
+
+def release_cuda_graphs(settings: dict) -> None:
+    """A compiled trial on CUDA leaves CUDA graphs recorded for its own tensors; the worker's
+    next trial records its own, and every step would first check the old ones: drop them (the
+    compiled step stays: no recompile)."""
+    if settings["compile"] and device_of(settings) == "cuda":
+        from torch._inductor.cudagraph_trees import reset_cudagraph_trees
+        reset_cudagraph_trees()
 
 
 def retrain(data, settings: dict, config: dict):
