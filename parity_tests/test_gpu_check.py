@@ -21,6 +21,25 @@ def test_dry_run_lists_every_step(capsys, tmp_path):
         assert name in out
 
 
+def test_the_sweep_steps_run_the_same_8_trials_shared_and_alone(tmp_path):
+    """The two sweeps the GPU target compares: 8 compiled trials each (the grid once, not the
+    model's default repeats), a GPU shared 8 ways in one, a whole GPU each in the other."""
+    from scripts.sweep import command as sweep_command
+    from scripts.sweep import space as sweep_space
+
+    shares = {}
+    for step in gpu_check.steps(tmp_path, quick=False):
+        if step.name.startswith("sweep_gpu_"):
+            argv = list(step.argv[step.argv.index("scripts.sweep") + 1:])
+            argv[argv.index("--gpus-per-trial") + 1:argv.index("--gpus-per-trial") + 2] = ["0"]
+            settings = sweep_command.new_settings(sweep_command.parse_args(argv))
+            space = sweep_space.from_json(settings["space"], sweep_command.MODELS["two_layer_net"].params)
+            assert sweep_space.number_of_trials(space, settings["num_samples"]) == 8, step.name
+            assert settings["compile"], step.name
+            shares[step.name] = step.argv[step.argv.index("--gpus-per-trial") + 1]
+    assert shares == {"sweep_gpu_shared": "0.125", "sweep_gpu_alone": "1"}
+
+
 def test_without_a_gpu_it_refuses_clearly(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(gpu_check, "cuda_available", lambda: False)
     assert gpu_check.main(["--out", str(tmp_path)]) == 2

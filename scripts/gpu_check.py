@@ -92,9 +92,9 @@ def steps(out: Path, quick: bool) -> list[Step]:
              "the chosen fully-connected net, compiled (CUDA graphs), torch on cuda"),
         *(Step(f"sweep_gpu_{name}", python(
             "-m", "scripts.sweep", "two_layer_net", "--backend", "torch", "--compile",
-            "--scheduler", "fifo", "--gpus-per-trial", share, "--space", "epochs=2",
-            "learning_rate=grid:1e-4,2e-4,3e-4,4e-4", "reg=grid:0.01,0.03",
-            "--out", str(out / "sweeps"), "--name", f"shared-{name}"), 600,
+            "--scheduler", "fifo", "--gpus-per-trial", share, "--num-samples", "1",
+            "--space", "epochs=2", "learning_rate=grid:1e-4,2e-4,3e-4,4e-4", "reg=grid:0.01,0.03",
+            "--out", str(out / "sweeps"), "--name", f"gpu-{name}"), 600,
              f"8 compiled two-layer trials, {what}") for name, share, what in (
             ("shared", "0.125", "sharing one GPU (0.125 each)"),
             ("alone", "1", "one after another (a whole GPU each)"))),
