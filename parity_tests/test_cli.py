@@ -54,6 +54,12 @@ def test_nonsense_numbers_are_refused_by_argparse(no_data, capsys, main, argv, m
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("main", [two_layer_net.main, fc_net.main])
+def test_compile_without_the_torch_backend_is_refused(no_data, capsys, main):
+    assert main(["train", "--compile"]) == 2
+    assert "--compile applies to --backend torch only" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("parse, text, value", [
     (non_negative_int, "0", 0), (non_negative_int, "3", 3),
     (non_negative_float, "0", 0.0), (non_negative_float, "0.5", 0.5)])

@@ -54,7 +54,7 @@ def fused_update(params, velocity, grads, rule, lr, momentum, reg, decayed):
     solver.update_rule, solver.momentum, solver.l2_reg = rule, momentum, reg
     solver.params = {str(i): p.clone() for i, p in enumerate(params)}
     solver.velocity = {str(i): v.clone() for i, v in enumerate(velocity)}
-    solver._groups = {d: [i for i, di in enumerate(decayed) if di == d] for d in (True, False)}
+    solver.l2_names = tuple(str(i) for i, d in enumerate(decayed) if d)
     solver._update([g.clone() for g in grads], lr)
     return list(solver.params.values()), list(solver.velocity.values())
 
@@ -85,6 +85,22 @@ def test_the_fused_update_is_the_rule_to_rounding_and_a_wrong_rule_fails(rule, m
                 torch.testing.assert_close(got_t, wrong_t, **tol)
 
 
+def plain_momentum_training(loss, start: dict, X, y, order, lr=1e-2, momentum=0.9):
+    """The rule written out with autograd on the whole ``loss(params, X_batch, y_batch)``, one
+    parameter at a time, over the minibatches ``order``: (parameters after, each step's loss)."""
+    plain = {k: v.detach().clone().requires_grad_() for k, v in start.items()}
+    velocity = {k: torch.zeros_like(v) for k, v in plain.items()}
+    losses = []
+    for idx in torch.as_tensor(order):
+        total = loss(plain, X[idx], y[idx])
+        losses.append(float(total.detach()))
+        with torch.no_grad():
+            for (name, p), g in zip(plain.items(), torch.autograd.grad(total, list(plain.values()))):
+                velocity[name].mul_(momentum).sub_(lr * g)
+                p.add_(velocity[name])
+    return {k: p.detach() for k, p in plain.items()}, losses
+
+
 def test_the_fused_update_takes_gradients_in_any_layout():
     """autograd may return a transposed gradient (``W.t()`` in the loss) or an expanded one
     (``c.sum()``); the fused kernel walks a gradient as if laid out like its parameter, so the
@@ -103,16 +119,10 @@ def test_the_fused_update_takes_gradients_in_any_layout():
     Solver(params, loss, X, y, X_val, y_val, predict_fn=lambda rows: (rows @ params["W"].t()).argmax(1),
            update_rule="sgd_momentum", momentum=0.9, learning_rate=1e-2, batch_size=100,
            num_iters=2, batches=order, l2=(0.1, ("W",)), on_epoch=on_epoch).train()
-    plain = {k: v.clone().requires_grad_() for k, v in start.items()}
-    velocity = {k: torch.zeros_like(v) for k, v in start.items()}
-    for idx in torch.as_tensor(order):
-        total = loss(plain, X[idx], y[idx]) + 0.1 * (plain["W"] * plain["W"]).sum()
-        with torch.no_grad():
-            for (name, p), g in zip(plain.items(), torch.autograd.grad(total, list(plain.values()))):
-                velocity[name].mul_(0.9).sub_(1e-2 * g)
-                p.add_(velocity[name])
+    plain, _ = plain_momentum_training(
+        lambda p, X_b, y_b: loss(p, X_b, y_b) + 0.1 * (p["W"] * p["W"]).sum(), start, X, y, order)
     for name in start:
-        torch.testing.assert_close(snapshots[-1][name], plain[name].detach(), rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(snapshots[-1][name], plain[name], rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -269,29 +279,20 @@ def test_the_solvers_l2_trains_as_autograd_on_the_whole_loss_does():
 
     def solver_run(reg):
         net = FullyConnectedNet([40, 30], 3072, 10, reg=reg, seed=0)
+        on_epoch, snapshots = epoch_snapshots(net.param_dict)
         history = train_fc_net(net, X, y, X_val, y_val, learning_rate=1e-2, num_iters=4,
-                               batch_size=100, momentum=0.9, batch_indices=order, monitor_size=100)
-        return net.param_dict, history["loss_history"]
+                               batch_size=100, momentum=0.9, batch_indices=order, monitor_size=100,
+                               on_epoch=on_epoch)
+        return snapshots[-1], history["loss_history"]  # the last epoch's, not the best one's
 
-    plain = {k: v.detach().clone().requires_grad_()
-             for k, v in FullyConnectedNet([40, 30], 3072, 10, seed=0).param_dict.items()}
-    velocity = {k: torch.zeros_like(v) for k, v in plain.items()}
-    plain_losses = []
-    for idx in order:
-        idx = torch.as_tensor(idx)
-        loss = fc_loss(X[idx], y[idx], plain, "relu", 1e-2)
-        plain_losses.append(float(loss.detach()))
-        grads = torch.autograd.grad(loss, list(plain.values()))
-        with torch.no_grad():
-            for (name, p), g in zip(plain.items(), grads):
-                velocity[name].mul_(0.9)
-                velocity[name].sub_(1e-2 * g)
-                p.add_(velocity[name])
+    plain, plain_losses = plain_momentum_training(
+        lambda p, X_b, y_b: fc_loss(X_b, y_b, p, "relu", 1e-2),
+        FullyConnectedNet([40, 30], 3072, 10, seed=0).param_dict, X, y, order)
 
     def agree(params, losses):
         np.testing.assert_allclose(losses, plain_losses, rtol=1e-6)
         for name, p in params.items():
-            torch.testing.assert_close(p.detach(), plain[name].detach(), rtol=1e-5, atol=1e-7)
+            torch.testing.assert_close(p, plain[name], rtol=1e-5, atol=1e-7)
 
     agree(*solver_run(1e-2))
     with pytest.raises(AssertionError):

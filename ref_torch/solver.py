@@ -47,6 +47,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ref_torch.layers import l2_term
 from ref_torch.validation import all_finite
 from scratch_numpy import training
 from scratch_numpy.progress import progress
@@ -163,7 +164,9 @@ class Solver(training.SolverOptions):
             torch._foreach_mul_(grads, -lr)
         kernel_lr = -1.0 if momentum else lr
         decay = 2 * self.l2_reg * (-lr if momentum else 1.0)
-        for group, weight_decay in ((self._groups[True], decay), (self._groups[False], 0.0)):
+        decayed = [name in self.l2_names for name in self.params]
+        for weight_decay, in_group in ((decay, True), (0.0, False)):
+            group = [i for i, d in enumerate(decayed) if d == in_group]
             if not group:
                 continue
             torch._fused_sgd_(
@@ -173,10 +176,9 @@ class Solver(training.SolverOptions):
                 lr=kernel_lr, dampening=0.0, nesterov=False, maximize=False, is_first_step=False)
 
     @torch.no_grad()
-    def _l2_value(self) -> torch.Tensor:
-        """``sum_k |W_k|^2`` over the decayed weights: one dot product each (one read)."""
-        return sum(torch.dot(self.params[n].reshape(-1), self.params[n].reshape(-1))
-                   for n in self.l2_names)
+    def _l2_penalty(self) -> torch.Tensor:
+        """``reg * sum_k |W_k|^2`` over the decayed weights (``l2_term``: a dot product each)."""
+        return l2_term(self.l2_reg, *(self.params[name] for name in self.l2_names))
 
     def _mode(self):
         return "reduce-overhead" if self.device.type == "cuda" else None
@@ -225,10 +227,9 @@ class Solver(training.SolverOptions):
         loss = loss_fn(self.params, X_batch, self.y[idx])
         grads = list(torch.autograd.grad(loss, list(self.params.values())))
         if not self.check_every_step:
-            squares = self._l2_value() if self.l2_names else None  # before the step
+            penalty = self._l2_penalty() if self.l2_names else None  # before the step
             self._update(grads, lr)
-            self._losses[it] = (loss.detach() + self.l2_reg * squares if self.l2_names
-                                else loss.detach())
+            self._losses[it] = loss.detach() + penalty if self.l2_names else loss.detach()
             return
         if self.l2_names:  # the loss of this step, before its update may fail
             loss = self._add_l2(loss, grads)
@@ -249,7 +250,7 @@ class Solver(training.SolverOptions):
             for name in self.l2_names:
                 i = names.index(name)
                 grads[i] = grads[i] + self.params[name] * (2 * self.l2_reg)
-            return loss.detach() + self.l2_reg * self._l2_value()
+            return loss.detach() + self._l2_penalty()
 
     # ---- epochs ---------------------------------------------------------------------------
 
@@ -320,9 +321,6 @@ class Solver(training.SolverOptions):
             p.requires_grad_(whole_step is None)
         self.best_params = {k: p.detach().clone() for k, p in self.params.items()}
         self.velocity = {k: torch.zeros_like(p, requires_grad=False) for k, p in self.params.items()}
-        names = list(self.params)
-        self._groups = {decayed: [i for i, name in enumerate(names)
-                                  if (name in self.l2_names) == decayed] for decayed in (True, False)}
         # Losses stay on the device until an epoch ends: no host sync per step.
         first = next(iter(self.params.values()))
         self._losses = torch.empty(self.num_iters, dtype=first.dtype, device=self.device)

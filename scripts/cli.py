@@ -122,6 +122,18 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def add_compile_argument(parser) -> None:
+    """``--compile`` of a training command (see :func:`check_compile`)."""
+    parser.add_argument("--compile", action="store_true",
+                        help="the training step through torch.compile (with --backend torch)")
+
+
+def check_compile(args) -> None:
+    """``--compile`` compiles the torch training step: refused with another backend."""
+    if getattr(args, "compile", False) and args.backend != "torch":
+        raise UsageError("--compile applies to --backend torch only")
+
+
 def fraction(text: str) -> float:
     """A number in (0, 1], such as an accuracy to reach."""
     value = positive_float(text)

@@ -22,8 +22,9 @@ from dataclasses import asdict, replace
 
 from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import standardized_rows
-from scripts.cli import (UsageError, add_cifar10_argument, command, device_name, hidden_sizes,
-                         load_data, non_negative_float, output_folder, positive_float)
+from scripts.cli import (UsageError, add_cifar10_argument, add_compile_argument, check_compile,
+                         command, device_name, hidden_sizes, load_data, non_negative_float,
+                         output_folder, positive_float)
 from scripts.configs import FC_CHOSEN, FC_QUICK, FCConfig, train_fc_config
 from scripts.plots import plot_curves
 from scripts.report import ReportContext, ResultRow, format_table
@@ -108,16 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
     p_train.add_argument("--device", type=device_name, default="cpu",
                          help="torch device (with --backend torch)")
-    p_train.add_argument("--compile", action="store_true",
-                         help="the training step through torch.compile (with --backend torch)")
+    add_compile_argument(p_train)
     p_train.add_argument("--out", type=output_folder, default="reports", help="folder for the PNG")
     for p in (p_search, p_train):
         add_cifar10_argument(p)
     args = parser.parse_args(argv)
     if args.command == "train" and args.backend == "numpy" and args.device != "cpu":
         raise UsageError("--device applies to --backend torch only")
-    if args.command == "train" and args.backend == "numpy" and args.compile:
-        raise UsageError("--compile applies to --backend torch only")
+    check_compile(args)
 
     data = load_data(args.cifar10_dir)
     splits = split_cifar10(data)

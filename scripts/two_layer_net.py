@@ -27,8 +27,9 @@ from scratch_numpy.data import split_cifar10
 from scratch_numpy.preprocessing import network_rows
 from scratch_numpy.progress import progress
 from scratch_numpy.two_layer_net import TwoLayerNet
-from scripts.cli import (UsageError, add_cifar10_argument, command, device_name, load_data,
-                         output_file, output_folder, positive_float, positive_int, write_new)
+from scripts.cli import (add_cifar10_argument, add_compile_argument, check_compile, command,
+                         device_name, load_data, output_file, output_folder, positive_float,
+                         positive_int, write_new)
 from scripts.configs import NET_CHOSEN, NET_QUICK, NetConfig, train_net_config
 from scripts.plots import plot_curves
 from scripts.report import ReportContext, ResultRow, format_table, save_figure
@@ -182,8 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("--save", type=Path, default=None,
                          help="write the parameters to this .npz file (checked before training)")
     p_train.add_argument("--overwrite", action="store_true", help="replace an existing --save file")
-    p_train.add_argument("--compile", action="store_true",
-                         help="the training step through torch.compile (with --backend torch)")
+    add_compile_argument(p_train)
     p_units = sub.add_parser("units", help="dead-ReLU / saturated-sigmoid experiment")
     for p in (p_train, p_units):
         p.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
@@ -192,8 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in (p_search, p_train, p_units):
         add_cifar10_argument(p)
     args = parser.parse_args(argv)
-    if getattr(args, "compile", False) and args.backend != "torch":
-        raise UsageError("--compile applies to --backend torch only")
+    check_compile(args)
     # Checked before any work: a finished run is never lost to a bad output path.
     save_path = (output_file(args.save, ".npz", args.overwrite)
                  if args.command == "train" and args.save else None)
